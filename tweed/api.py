@@ -1,0 +1,78 @@
+"""The library entry points that wire the pipeline together:
+
+    spec --(front end)--> IR --(passes)--> optimised IR --(numba backend)--> CompiledModel
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tweed.codegen.numba_backend import NumbaKernels
+from tweed.compiler.frontends import histfactory
+from tweed.compiler.frontends.detect import detect
+from tweed.compiler.frontends.histfactory.lower import InterpCodes
+from tweed.compiler.frontends.source import read_json
+from tweed.compiler.pipeline import parse_pipeline, run_pipeline
+from tweed.ir.module import Module
+from tweed.ir.printer import print_module
+from tweed.runtime.model import Channel, CompiledModel, ParameterTable, ParamSetInfo
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A spec read by its front end: the unoptimised IR and what the front end knows."""
+
+    module: Module
+    format: str
+    spec: Any  # the front end's own view (HistFactorySpec for HistFactory)
+
+
+def read(
+    source: Any,
+    patches=(),
+    patchset: Any = None,
+    patch_name: str | None = None,
+    measurement: str | None = None,
+    normsys_code: str | None = None,
+    histosys_code: str | None = None,
+    require_poi: bool = True,
+    digest_check: bool = True,
+) -> Loaded:
+    """Run the front end for the spec's format (detected from content) and return its IR."""
+    if isinstance(source, (dict, list)):
+        doc, name = source, "<workspace>"
+    else:
+        doc, name = read_json(source)
+    fmt = detect(doc, name)
+    if fmt == "histfactory":
+        spec = histfactory.load(doc, patches=list(patches), patchset=patchset,
+                                patch_name=patch_name, digest_check=digest_check, source_name=name)
+        codes = InterpCodes.of(normsys_code, histosys_code)
+        module = histfactory.to_module(spec, measurement=measurement, codes=codes,
+                                       require_poi=require_poi)
+        return Loaded(module, fmt, spec)
+    raise AssertionError(fmt)
+
+
+def compile_module(module: Module, pipeline: str | None = None) -> CompiledModel:
+    """Optimise the IR with the pass pipeline and compile it with the numba backend."""
+    opt = run_pipeline(module, parse_pipeline(pipeline) if pipeline else None)
+    kernels = NumbaKernels.from_module(opt)
+    sets = tuple(ParamSetInfo(p.name, opt.offsets[p.name], p.size, p.kind) for p in opt.params)
+    table = ParameterTable(
+        names=tuple(opt.par_names), inits=opt.inits(), bounds=opt.bounds(), fixed=opt.fixed(),
+        sets=sets, poi_index=opt.poi_index, poi_name=opt.poi,
+    )
+    channels = tuple(Channel(c.name, c.start, c.stop) for c in opt.channels)
+    return CompiledModel(kernels, table, opt.data.array.copy(), opt.n_main, channels,
+                         meta=opt.meta_dict(), ir_text=None)
+
+
+def load(source: Any, pipeline: str | None = None, **options) -> CompiledModel:
+    """Read any supported spec and compile it: the one-call entry point (tweed.load)."""
+    return compile_module(read(source, **options).module, pipeline=pipeline)
+
+
+def optimised_ir(module: Module, pipeline: str | None = None) -> str:
+    return print_module(run_pipeline(module, parse_pipeline(pipeline) if pipeline else None))

@@ -1,0 +1,57 @@
+"""`tweed inspect`: what a spec contains, from the front end's AST and the IR."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+
+def summary(loaded) -> dict:
+    m = loaded.module
+    by_kind: dict[str, list[str]] = {}
+    for p in m.params:
+        by_kind.setdefault(p.kind, []).append(p.name)
+    out = {
+        "format": loaded.format,
+        "poi": m.poi,
+        "measurement": m.meta_dict().get("measurement"),
+        "interpolation": m.meta_dict().get("interpolation"),
+        "n_parameters": m.n_params,
+        "n_main_bins": m.n_main,
+        "n_auxdata": m.data.array.size - m.n_main,
+        "channels": [],
+        "parameters_by_type": {k: {"count": len(v), "names": v} for k, v in by_kind.items()},
+    }
+    if loaded.format == "histfactory":
+        ws = loaded.spec.ast
+        for c in sorted(ws.channels, key=lambda c: c.name):
+            mods = Counter(mod.type for s in c.samples for mod in s.modifiers)
+            out["channels"].append({
+                "name": c.name,
+                "bins": c.nbins,
+                "samples": [s.name for s in sorted(c.samples, key=lambda s: s.name)],
+                "modifiers": dict(sorted(mods.items())),
+                "observed": list(ws.observations[c.name]),
+            })
+        out["measurements"] = [meas.name for meas in ws.measurements]
+    return out
+
+
+def inspect_text(info: dict) -> str:
+    lines = [
+        f"format        {info['format']}",
+        f"measurement   {info.get('measurement')} (of {', '.join(info.get('measurements', []))})",
+        f"POI           {info['poi']}",
+        f"interpolation {info['interpolation']}",
+        f"parameters    {info['n_parameters']}    main bins {info['n_main_bins']}    "
+        f"auxiliary data {info['n_auxdata']}",
+        "",
+        "channels:",
+    ]
+    for c in info["channels"]:
+        mods = ", ".join(f"{k} {v}" for k, v in c["modifiers"].items())
+        lines.append(f"  {c['name']}: {c['bins']} bins, {len(c['samples'])} samples ({mods})")
+    lines += ["", "parameters by type:"]
+    for kind, v in info["parameters_by_type"].items():
+        names = ", ".join(v["names"][:6]) + (", ..." if v["count"] > 6 else "")
+        lines.append(f"  {kind:12s} {v['count']:4d}  {names}")
+    return "\n".join(lines)

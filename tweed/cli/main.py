@@ -1,0 +1,250 @@
+"""The `tweed` command: cls, fit, limit, discovery, inspect, demo.
+
+Every model command takes the same spec options (workspace, patches, patchset point,
+measurement, interpolation codes). Bad input prints one line `tweed: error: ...` on stderr
+and exits with code 2; a fit that does not converge exits with code 3.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import warnings
+
+import click
+
+from tweed.cli.output import dumps, emit_json
+from tweed.errors import FitError, InputError, IRError
+
+EXIT_INPUT = 2
+EXIT_FIT = 3
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"tweed: error: {message}", err=True)
+    sys.exit(code)
+
+
+def handle_errors(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return fn(*args, **kwargs)
+        except InputError as exc:
+            _fail(exc.one_line(), EXIT_INPUT)
+        except (ValueError, IRError) as exc:
+            _fail(str(exc).replace("\n", " "), EXIT_INPUT)
+        except FitError as exc:
+            _fail(str(exc).replace("\n", " "), EXIT_FIT)
+        except KeyboardInterrupt:
+            click.echo("tweed: interrupted", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+def spec_options(fn):
+    """The options every model command shares."""
+    opts = [
+        click.argument("workspace", type=str),
+        click.option("-p", "--patch", "patches", multiple=True, metavar="PATCH",
+                     help="JSON Patch file applied to the workspace (repeatable, in order)."),
+        click.option("--patchset", metavar="PATCHSET", help="pyhf patchset file (.json or .json.gz)."),
+        click.option("--patch-name", metavar="NAME", help="Which patch of --patchset to apply."),
+        click.option("--no-digest-check", is_flag=True,
+                     help="Apply a patchset even if its workspace digest does not match."),
+        click.option("--measurement", metavar="NAME", help="Measurement to use (default: the first)."),
+        click.option("--normsys-interp", default="code4", show_default=True,
+                     help="normsys interpolation: code0, code1, code2, code4."),
+        click.option("--histosys-interp", default="code4p", show_default=True,
+                     help="histosys interpolation: code0, code2, code4, code4p."),
+    ]
+    for opt in reversed(opts):
+        fn = opt(fn)
+    return fn
+
+
+def _load(kw: dict, require_poi: bool):
+    from tweed import api
+
+    return api.read(
+        kw["workspace"], patches=kw["patches"], patchset=kw["patchset"], patch_name=kw["patch_name"],
+        measurement=kw["measurement"], normsys_code=kw["normsys_interp"],
+        histosys_code=kw["histosys_interp"], require_poi=require_poi,
+        digest_check=not kw["no_digest_check"],
+    )
+
+
+def _compile(kw: dict, require_poi: bool = True):
+    from tweed import api
+
+    return api.compile_module(_load(kw, require_poi).module)
+
+
+SPEC_KEYS = ("workspace", "patches", "patchset", "patch_name", "no_digest_check", "measurement",
+             "normsys_interp", "histosys_interp")
+
+
+def _split(kwargs: dict) -> tuple[dict, dict]:
+    spec = {k: kwargs.pop(k) for k in SPEC_KEYS}
+    return spec, kwargs
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="tweed")
+def cli():
+    """Tweed: compile statistical models of particle physics and run inference on them."""
+
+
+@cli.command()
+@spec_options
+@click.option("--poi-value", "mu", default=1.0, show_default=True, type=float, help="POI value to test.")
+@click.option("--test-stat", type=click.Choice(["qtilde", "q", "q0"]), default="qtilde", show_default=True)
+@click.option("-o", "--output", metavar="FILE", help="Write the JSON result here (atomically).")
+@click.option("--details", is_flag=True, help="Also print CLs+b, CLb, test statistics and fit status.")
+@handle_errors
+def cls(**kwargs):
+    """Asymptotic CLs at one POI value: {"CLs_obs": x, "CLs_exp": [-2s..+2s]} (as pyhf cls)."""
+    spec, kw = _split(kwargs)
+    from tweed.runtime import infer
+
+    model = _compile(spec)
+    res = infer.hypotest(model, kw["mu"], test_stat=kw["test_stat"])
+    emit_json(res.to_full_dict() if kw["details"] else res.to_dict(), kw["output"])
+
+
+def _fit_table(model, res) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"fit: twice_nll = {res.twice_nll:.6f}  status = {res.status}")
+    t.add_column("parameter")
+    t.add_column("best fit", justify="right")
+    t.add_column("uncertainty", justify="right")
+    t.add_column("", justify="left")
+    unc = res.uncertainties
+    for i, name in enumerate(res.par_names):
+        note = "fixed" if res.fixed[i] else ("at bound" if name in res.at_bounds else "")
+        u = "" if unc is None or res.fixed[i] else f"{unc[i]:.6g}"
+        t.add_row(name, f"{res.bestfit[i]:.6g}", u, note)
+    Console().print(t)
+
+
+@cli.command()
+@spec_options
+@click.option("--poi-value", "mu", type=float, default=None, help="Fix the POI at this value.")
+@click.option("--format", "fmt", type=click.Choice(["auto", "json", "table"]), default="auto",
+              show_default=True, help="auto: a table on a terminal, JSON otherwise.")
+@click.option("-o", "--output", metavar="FILE", help="Write the JSON result here (atomically).")
+@handle_errors
+def fit(**kwargs):
+    """Maximum-likelihood fit: best-fit values, Hessian uncertainties, twice the NLL."""
+    spec, kw = _split(kwargs)
+    from tweed.runtime import infer
+
+    loaded = _load(spec, require_poi=kw["mu"] is not None)
+    from tweed import api
+
+    model = api.compile_module(loaded.module)
+    res = infer.fit(model, poi_value=kw["mu"])
+    fmt = kw["fmt"]
+    if fmt == "auto":
+        fmt = "table" if sys.stdout.isatty() and not kw["output"] else "json"
+    if fmt == "table" and not kw["output"]:
+        _fit_table(model, res)
+    else:
+        emit_json(res.to_dict(), kw["output"])
+    if not res.success:
+        click.echo(f"tweed: warning: the fit did not converge ({res.status}): {res.message}", err=True)
+        sys.exit(EXIT_FIT)
+
+
+def _scan_grid(text: str):
+    import numpy as np
+
+    try:
+        a, b, n = text.split(":")
+        return np.linspace(float(a), float(b), int(n))
+    except ValueError:
+        raise click.BadParameter("expected START:STOP:N, e.g. 0:5:21") from None
+
+
+@cli.command()
+@spec_options
+@click.option("--level", default=0.05, show_default=True, type=float, help="CLs level of the limit.")
+@click.option("--test-stat", type=click.Choice(["qtilde", "q"]), default="qtilde", show_default=True)
+@click.option("--scan", metavar="START:STOP:N", help="Grid scan with interpolation instead of root finding.")
+@click.option("-o", "--output", metavar="FILE", help="Write the JSON result here (atomically).")
+@click.option("--details", is_flag=True, help="Also print every scanned POI value with its CLs.")
+@handle_errors
+def limit(**kwargs):
+    """Upper limits on the POI: {"upper_limit_obs": x, "upper_limit_exp": [-2s..+2s]}."""
+    spec, kw = _split(kwargs)
+    from tweed.runtime import infer
+
+    model = _compile(spec)
+    scan = _scan_grid(kw["scan"]) if kw["scan"] else None
+    res = infer.upper_limit(model, level=kw["level"], test_stat=kw["test_stat"], scan=scan)
+    emit_json(res.to_full_dict() if kw["details"] else res.to_dict(), kw["output"])
+
+
+@cli.command()
+@spec_options
+@click.option("-o", "--output", metavar="FILE", help="Write the JSON result here (atomically).")
+@handle_errors
+def discovery(**kwargs):
+    """Discovery test (q0): observed and expected p-value and significance."""
+    spec, kw = _split(kwargs)
+    from tweed.runtime import infer
+
+    model = _compile(spec)
+    emit_json(infer.discovery(model).to_dict(), kw["output"])
+
+
+@cli.command()
+@spec_options
+@click.option("--ir", "ir_stage", type=click.Choice(["none", "input", "optimised"]), default="none",
+              show_default=True, help="Print the IR text (before or after the pass pipeline).")
+@click.option("--format", "fmt", type=click.Choice(["auto", "json", "text"]), default="auto",
+              show_default=True)
+@handle_errors
+def inspect(**kwargs):
+    """Channels, samples, bins and parameters by type."""
+    spec, kw = _split(kwargs)
+    from tweed.cli.inspect import inspect_text, summary
+    from tweed.ir.printer import print_module
+
+    loaded = _load(spec, require_poi=False)
+    if kw["ir_stage"] == "input":
+        click.echo(print_module(loaded.module), nl=False)
+        return
+    if kw["ir_stage"] == "optimised":
+        from tweed import api
+
+        click.echo(api.optimised_ir(loaded.module), nl=False)
+        return
+    info = summary(loaded)
+    fmt = kw["fmt"]
+    if fmt == "auto":
+        fmt = "text" if sys.stdout.isatty() else "json"
+    click.echo(inspect_text(info) if fmt == "text" else dumps(info, indent=2))
+
+
+@cli.command()
+@click.option("-o", "--output", metavar="FILE", help="Also write the results as JSON here.")
+@handle_errors
+def demo(output):
+    """Fit, CLs and upper limit on the example workspace that ships with Tweed."""
+    from tweed.cli.demo import run_demo
+
+    run_demo(output)
+
+
+def main(argv=None):
+    cli.main(args=argv, prog_name="tweed")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""The numba backend: a packed program plus the generic kernels, behind the Kernels interface
+the runtime uses (nll, nll_grad, hvp, hessian, expected, data_model)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tweed.codegen import numba_kernels as K
+from tweed.codegen.pack import (
+    F_ARG,
+    F_FP,
+    F_IP,
+    F_NIP,
+    F_OP,
+    OP_GAUSS,
+    OP_POISSON,
+    OP_POISSON_AUX,
+    Program,
+    pack,
+)
+from tweed.ir.module import Module
+
+
+class NumbaKernels:
+    """Evaluates one packed model. Buffers are reused between calls: not thread-safe
+    (use one instance per thread; processes, as dask workers use, are fine)."""
+
+    name = "numba"
+
+    def __init__(self, program: Program):
+        self.program = program
+        self._arr = program.arrays[:4]
+        self._val = program.val0.copy()
+        n = program.val0.size
+        self._adj = np.zeros(n)
+        self._tv = np.zeros(n)
+        self._tadj = np.zeros(n)
+
+    @classmethod
+    def from_module(cls, module: Module) -> "NumbaKernels":
+        return cls(pack(module))
+
+    def nll(self, pars: np.ndarray, data: np.ndarray, lgam: np.ndarray) -> float:
+        return K.nll(*self._arr, self._val, pars, data, lgam)
+
+    def nll_grad(self, pars, data, lgam) -> tuple[float, np.ndarray]:
+        grad = np.empty(self.program.n_params)
+        f = K.nll_grad(*self._arr, self._val, self._adj, pars, data, lgam, grad)
+        return f, grad
+
+    def hvp(self, pars, vec, data, lgam) -> tuple[float, np.ndarray, np.ndarray]:
+        grad = np.empty(self.program.n_params)
+        hv = np.empty(self.program.n_params)
+        f = K.hvp(*self._arr, self._val, self._adj, self._tv, self._tadj, pars,
+                  np.ascontiguousarray(vec, dtype=float), data, lgam, grad, hv)
+        return f, grad, hv
+
+    def hessian(self, pars, data, lgam, columns=None) -> np.ndarray:
+        n = self.program.n_params
+        cols = np.arange(n) if columns is None else np.asarray(columns, dtype=np.int64)
+        H = np.zeros((n, n))
+        K.hessian(*self._arr, self.program.val0, pars, data, lgam, cols, H)
+        return H
+
+    def expected(self, pars) -> np.ndarray:
+        out = np.full(self.program.n_data, np.nan)
+        K.expected(*self._arr, self._val, pars, out)
+        return out
+
+    def data_model(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per data entry: kind (0 Poisson, 1 Gaussian) and the Gaussian width (else 0)."""
+        kind = np.zeros(self.program.n_data, dtype=np.int64)
+        width = np.zeros(self.program.n_data)
+        ins, ip, fp = self.program.ins, self.program.ip, self.program.fp
+        for row in ins:
+            if row[F_OP] not in (OP_POISSON, OP_POISSON_AUX, OP_GAUSS):
+                continue
+            idx = ip[row[F_IP] : row[F_IP] + row[F_NIP]]
+            if row[F_OP] == OP_GAUSS:
+                kind[idx] = 1
+                width[idx] = 1.0 / np.sqrt(fp[row[F_FP] : row[F_FP] + len(idx)])
+        return kind, width

@@ -1,0 +1,1 @@
+"""The compiler: front ends (spec -> IR), passes (IR -> IR), exporters (IR -> spec)."""

@@ -1,0 +1,1 @@
+"""Exporters: IR -> spec formats (HistFactory JSON, HS3 JSON, simplified JSON)."""

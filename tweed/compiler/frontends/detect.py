@@ -1,0 +1,24 @@
+"""Which front end reads a document: detected from its content, not its file name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tweed.errors import InputError
+
+FORMATS = ("histfactory",)
+
+
+def detect(doc: Any, source: str) -> str:
+    if isinstance(doc, dict):
+        if "channels" in doc and ("measurements" in doc or "observations" in doc):
+            return "histfactory"
+        if "patches" in doc and "metadata" in doc:
+            raise InputError(
+                "this is a patchset, not a workspace: pass it with --patchset and pick a point "
+                "with --patch-name", source=source)
+    if isinstance(doc, list) and doc and isinstance(doc[0], dict) and "op" in doc[0]:
+        raise InputError("this is a JSON Patch, not a workspace: pass it with -p/--patch", source=source)
+    raise InputError(
+        "unrecognised model format: expected a HistFactory workspace (an object with "
+        "'channels', 'observations', 'measurements')", source=source)

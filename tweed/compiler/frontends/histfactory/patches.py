@@ -1,0 +1,131 @@
+"""JSON Patch files and patchsets (pyhf's signal-grid format), applied to a workspace dict."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import jsonpatch
+import jsonpointer
+
+from tweed.compiler.frontends.histfactory.schema import validate
+from tweed.errors import InputError
+
+
+@dataclass(frozen=True)
+class Patch:
+    """A JSON Patch with where it came from (for messages) and, from a patchset, its metadata."""
+
+    ops: list
+    source: str
+    name: str | None = None
+    values: tuple | None = None
+
+
+def _op_label(op: dict) -> str:
+    return f"{op.get('op')} {op.get('path')}"
+
+
+def apply_patches(doc: dict, patches: list[Patch]) -> dict:
+    """The workspace with every patch applied in order (the input is not modified)."""
+    for patch in patches:
+        validate(patch.ops, "jsonpatch", patch.source)
+        try:
+            doc = jsonpatch.apply_patch(doc, patch.ops, in_place=False)
+        except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException, TypeError, KeyError, IndexError):
+            _locate_failure(doc, patch)
+    return doc
+
+
+def _locate_failure(doc: dict, patch: Patch) -> None:
+    """Re-apply op by op to say which operation does not apply, and why."""
+    current = doc
+    for i, op in enumerate(patch.ops):
+        try:
+            current = jsonpatch.apply_patch(current, [op], in_place=False)
+        except jsonpatch.JsonPatchTestFailed:
+            raise InputError(
+                f"patch operation {i} ({_op_label(op)}): test failed, the workspace is not the "
+                "one this patch was made for",
+                source=patch.source,
+                location=f"/{i}",
+            ) from None
+        except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException, TypeError, KeyError, IndexError) as exc:
+            raise InputError(
+                f"patch operation {i} ({_op_label(op)}) does not apply to the workspace: {exc}",
+                source=patch.source,
+                location=f"/{i}",
+            ) from None
+    raise InputError("patch does not apply to the workspace", source=patch.source)
+
+
+def digest(obj: Any, algorithm: str = "sha256") -> str:
+    """pyhf's digest: hash of the JSON dump with sorted keys (list order kept)."""
+    text = json.dumps(obj, sort_keys=True, ensure_ascii=False)
+    return hashlib.new(algorithm, text.encode("utf8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class PatchSet:
+    doc: dict
+    source: str
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.doc["metadata"]["labels"])
+
+    @property
+    def names(self) -> list[str]:
+        return [p["metadata"]["name"] for p in self.doc["patches"]]
+
+    def patch(self, name: str) -> Patch:
+        for i, p in enumerate(self.doc["patches"]):
+            if p["metadata"]["name"] == name:
+                return Patch(
+                    ops=p["patch"],
+                    source=f"{self.source}#/patches/{i}/patch",
+                    name=name,
+                    values=tuple(p["metadata"]["values"]),
+                )
+        close = difflib.get_close_matches(name, self.names, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else f" ({len(self.names)} patches)"
+        raise InputError(f"no patch named {name!r} in the patchset{hint}", source=self.source)
+
+    def verify(self, workspace_doc: dict, workspace_source: str) -> None:
+        for algorithm, expected in self.doc["metadata"]["digests"].items():
+            got = digest(workspace_doc, algorithm)
+            if got != expected.lower():
+                raise InputError(
+                    f"patchset digest mismatch: the patchset is for a workspace with {algorithm} "
+                    f"{expected}, but {workspace_source} has {got} (pass --no-digest-check to "
+                    "apply anyway)",
+                    source=self.source,
+                    location="/metadata/digests",
+                )
+
+
+def load_patchset(doc: Any, source: str) -> PatchSet:
+    validate(doc, "patchset", source)
+    labels = doc["metadata"]["labels"]
+    seen_names: dict[str, int] = {}
+    seen_values: dict[tuple, int] = {}
+    for i, p in enumerate(doc["patches"]):
+        md = p["metadata"]
+        if len(md["values"]) != len(labels):
+            raise InputError(
+                f"patch has {len(md['values'])} values but the patchset has {len(labels)} labels",
+                source=source,
+                location=f"/patches/{i}/metadata/values",
+            )
+        for seen, key, what in ((seen_names, md["name"], "name"), (seen_values, tuple(md["values"]), "values")):
+            if key in seen:
+                raise InputError(
+                    f"duplicate patch {what} {key!r} (also at /patches/{seen[key]})",
+                    source=source,
+                    location=f"/patches/{i}/metadata/{what}",
+                )
+            seen[key] = i
+    return PatchSet(doc, source)

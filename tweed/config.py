@@ -1,0 +1,31 @@
+"""Debug switches, read from the environment in one place (documented in docs/debugging.md).
+
+TWEED_PRINT_AFTER   comma list of pass names, or "all": print the IR after those passes (stderr)
+TWEED_VERIFY        "0" turns off the verifier between passes (default on)
+TWEED_TIME_PASSES   "1" prints the wall time of every pass (stderr)
+TWEED_PIPELINE      override the default pass pipeline, e.g. "fold-constants,fuse-modifiers"
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DebugConfig:
+    print_after: frozenset[str]
+    verify: bool
+    time_passes: bool
+    pipeline: str | None
+
+
+def debug_config() -> DebugConfig:
+    raw = os.environ.get("TWEED_PRINT_AFTER", "")
+    names = frozenset(p.strip() for p in raw.split(",") if p.strip())
+    return DebugConfig(
+        print_after=names,
+        verify=os.environ.get("TWEED_VERIFY", "1") != "0",
+        time_passes=os.environ.get("TWEED_TIME_PASSES", "0") == "1",
+        pipeline=os.environ.get("TWEED_PIPELINE") or None,
+    )

@@ -1,0 +1,109 @@
+"""Asymptotic CLs with pyhf's conventions (../shared/docs/formats/inference.md §3-4).
+
+The Asimov data are the expected data at the POI-fixed fit (mu' = 0, or 1 for q0) to the
+observed data, nuisance parameters profiled. The test statistic is moved to "-mu_hat/sigma"
+space, where the s+b and b-only distributions are unit normals shifted by -sqrt(q_A) and 0.
+The free fits and the Asimov data do not depend on the tested mu, so they are computed once
+per calculator and reused across a limit scan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import ndtr
+
+from tweed.errors import FitError
+from tweed.runtime.fit import FitResult, fit
+from tweed.runtime.teststat import test_statistic
+
+# expected band: test-statistic values n = +2..-2 give CLs from -2 sigma to +2 sigma
+BAND = (2.0, 1.0, 0.0, -1.0, -2.0)
+
+
+def pvalue(t: float, shift: float) -> float:
+    """P(T >= t) for a unit normal shifted by `shift` (tail computed without cancellation)."""
+    return float(ndtr(-(t - shift)))
+
+
+@dataclass
+class AsymptoticResult:
+    mu: float
+    test_stat: str
+    teststat: float  # in -mu_hat/sigma space
+    q_obs: float
+    q_asimov: float
+    CLsb_obs: float
+    CLb_obs: float
+    CLs_obs: float
+    CLsb_exp: list[float]
+    CLb_exp: list[float]
+    CLs_exp: list[float]
+    fits: dict[str, FitResult]
+
+
+class AsymptoticCalculator:
+    def __init__(self, model, test_stat: str = "qtilde", data=None, init=None, bounds=None,
+                 fixed=None, allow_failed_fits: bool = False):
+        if model.poi_index is None:
+            raise ValueError("the model has no POI: nothing to test")
+        if (model.fixed() if fixed is None else np.asarray(fixed))[model.poi_index]:
+            raise ValueError(f"the POI {model.poi_name!r} is fixed; a hypothesis test needs it free")
+        self.model = model
+        self.test_stat = test_stat
+        self.data = model.data if data is None else np.asarray(data, dtype=float)
+        self.kw = dict(init=init, bounds=bounds, fixed=fixed)
+        self.allow_failed = allow_failed_fits
+        self._free_obs: FitResult | None = None
+        self._asimov: tuple[np.ndarray, FitResult, FitResult] | None = None
+
+    def _check(self, name: str, res: FitResult) -> FitResult:
+        if not res.success and not self.allow_failed:
+            raise FitError(f"{name} did not converge ({res.status}): {res.message}", result=res)
+        return res
+
+    @property
+    def asimov_mu(self) -> float:
+        return 1.0 if self.test_stat == "q0" else 0.0
+
+    def free_fit_observed(self) -> FitResult:
+        if self._free_obs is None:
+            self._free_obs = self._check(
+                "free fit to the data", fit(self.model, self.data, hessian=False, **self.kw))
+        return self._free_obs
+
+    def asimov(self) -> tuple[np.ndarray, FitResult, FitResult]:
+        """(Asimov data, the fit that made them, the free fit to them)."""
+        if self._asimov is None:
+            gen = self._check(
+                f"POI-fixed fit (mu={self.asimov_mu}) generating the Asimov data",
+                fit(self.model, self.data, poi_value=self.asimov_mu, hessian=False, **self.kw))
+            data = self.model.expected_data(gen.bestfit)
+            free = self._check("free fit to the Asimov data",
+                               fit(self.model, data, hessian=False, **self.kw))
+            self._asimov = (data, gen, free)
+        return self._asimov
+
+    def run(self, mu: float) -> AsymptoticResult:
+        obs = test_statistic(self.test_stat, self.model, mu, self.data, free=self.free_fit_observed(),
+                             warn=False, **self.kw)
+        self._check(f"POI-fixed fit (mu={mu}) to the data", obs.fixed)
+        adata, gen, afree = self.asimov()
+        asi = test_statistic(self.test_stat, self.model, mu, adata, free=afree, warn=False, **self.kw)
+        self._check(f"POI-fixed fit (mu={mu}) to the Asimov data", asi.fixed)
+        s, s_a = np.sqrt(obs.value), np.sqrt(asi.value)
+        if self.test_stat in ("q", "q0") or s <= s_a or s_a == 0:
+            t = s - s_a
+        else:
+            t = (obs.value - asi.value) / (2.0 * s_a)
+        clsb, clb = pvalue(t, -s_a), pvalue(t, 0.0)
+        sb_exp = [pvalue(n, -s_a) for n in BAND]
+        b_exp = [pvalue(n, 0.0) for n in BAND]
+        return AsymptoticResult(
+            mu=mu, test_stat=self.test_stat, teststat=float(t), q_obs=obs.value, q_asimov=asi.value,
+            CLsb_obs=clsb, CLb_obs=clb, CLs_obs=clsb / clb,
+            CLsb_exp=sb_exp, CLb_exp=b_exp, CLs_exp=[a / b for a, b in zip(sb_exp, b_exp)],
+            fits={"free_data": obs.free, "fixed_data": obs.fixed, "asimov_generation": gen,
+                  "free_asimov": afree, "fixed_asimov": asi.fixed},
+        )

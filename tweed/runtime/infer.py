@@ -1,0 +1,192 @@
+"""Inference on any compiled model: fits, hypothesis tests, upper limits, discovery.
+
+Reads naturally in a notebook::
+
+    m = tweed.load("BkgOnly.json", patches=["patch.json"])
+    tweed.infer.fit(m)
+    tweed.infer.hypotest(m, 1.0).CLs_obs
+    tweed.infer.upper_limit(m).to_dict()
+
+Results are small dataclasses with to_dict(). The conventions are pyhf's
+(../shared/docs/formats/inference.md); CLs_exp lists the band from -2 sigma to +2 sigma.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import toms748
+
+from tweed.runtime.asymptotics import AsymptoticCalculator, AsymptoticResult
+from tweed.runtime.fit import FitResult
+from tweed.runtime.fit import fit as _fit
+
+__all__ = ["fit", "hypotest", "upper_limit", "discovery", "HypotestResult", "UpperLimitResult",
+           "DiscoveryResult", "FitResult"]
+
+
+def fit(model, data=None, poi_value: float | None = None, **options) -> FitResult:
+    """Maximum-likelihood fit (all parameters free but the fixed ones; or the POI held at
+    poi_value). Uncertainties come from the exact Hessian."""
+    return _fit(model, data=data, poi_value=poi_value, **options)
+
+
+@dataclass
+class HypotestResult:
+    mu: float
+    test_stat: str
+    CLs_obs: float
+    CLs_exp: list[float]
+    CLsb_obs: float
+    CLb_obs: float
+    q_obs: float
+    q_asimov: float
+    details: AsymptoticResult = field(repr=False)
+
+    def to_dict(self) -> dict:
+        return {"CLs_obs": self.CLs_obs, "CLs_exp": list(self.CLs_exp)}
+
+    def to_full_dict(self) -> dict:
+        d = self.details
+        return {
+            "mu": self.mu, "test_stat": self.test_stat, "CLs_obs": self.CLs_obs,
+            "CLs_exp": list(self.CLs_exp), "CLsb_obs": self.CLsb_obs, "CLb_obs": self.CLb_obs,
+            "CLsb_exp": d.CLsb_exp, "CLb_exp": d.CLb_exp, "q_obs": self.q_obs,
+            "q_asimov": self.q_asimov,
+            "fits": {k: {"twice_nll": f.twice_nll, "status": f.status} for k, f in d.fits.items()},
+        }
+
+
+def _result(r: AsymptoticResult) -> HypotestResult:
+    return HypotestResult(mu=r.mu, test_stat=r.test_stat, CLs_obs=r.CLs_obs, CLs_exp=r.CLs_exp,
+                          CLsb_obs=r.CLsb_obs, CLb_obs=r.CLb_obs, q_obs=r.q_obs,
+                          q_asimov=r.q_asimov, details=r)
+
+
+def hypotest(model, mu: float = 1.0, test_stat: str = "qtilde", data=None,
+             calculator: AsymptoticCalculator | None = None, **options) -> HypotestResult:
+    """Asymptotic CLs at POI value mu with the expected band (pyhf's hypotest).
+
+    options: init, bounds, fixed (arrays in model order), allow_failed_fits.
+    For test_stat="q0", CLs_obs is the discovery p-value (pyhf's convention); see discovery().
+    """
+    calc = calculator or AsymptoticCalculator(model, test_stat=test_stat, data=data, **options)
+    return _result(calc.run(float(mu)))
+
+
+@dataclass
+class UpperLimitResult:
+    upper_limit_obs: float
+    upper_limit_exp: list[float]
+    level: float
+    test_stat: str
+    scan: list[HypotestResult] = field(repr=False, default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"upper_limit_obs": self.upper_limit_obs, "upper_limit_exp": list(self.upper_limit_exp)}
+
+    def to_full_dict(self) -> dict:
+        out = self.to_dict()
+        out.update(level=self.level, test_stat=self.test_stat,
+                   points=[{"mu": h.mu, "CLs_obs": h.CLs_obs, "CLs_exp": h.CLs_exp}
+                           for h in sorted(self.scan, key=lambda h: h.mu)])
+        return out
+
+
+class _Curves:
+    """Cached hypotests; curve 0 is CLs_obs, curves 1..5 the expected band (-2..+2 sigma)."""
+
+    def __init__(self, calc: AsymptoticCalculator, level: float):
+        self.calc = calc
+        self.level = level
+        self.cache: dict[float, HypotestResult] = {}
+
+    def at(self, mu: float) -> HypotestResult:
+        mu = float(mu)
+        if mu not in self.cache:
+            self.cache[mu] = _result(self.calc.run(mu))
+        return self.cache[mu]
+
+    def f(self, mu: float, i: int) -> float:
+        r = self.at(mu)
+        return (r.CLs_obs if i == 0 else r.CLs_exp[i - 1]) - self.level
+
+    def bracket(self, i: int) -> tuple[float, float]:
+        above = [mu for mu in self.cache if self.f(mu, i) >= 0]
+        below = [mu for mu in self.cache if self.f(mu, i) < 0]
+        lo = max(above)
+        hi = min((mu for mu in below if mu > lo), default=max(below))
+        return lo, hi
+
+
+START_MAX = 10.0
+
+
+def upper_limit(model, level: float = 0.05, test_stat: str = "qtilde", data=None,
+                bracket: tuple[float, float] | None = None, scan=None, rtol: float = 1e-6,
+                **options) -> UpperLimitResult:
+    """Observed and expected (-2..+2 sigma) upper limits on the POI at CLs = level.
+
+    Default: TOMS 748 root finding from the POI's bounds, widening the bracket until it
+    holds all six curves (pyhf's toms748_scan). With scan (a sequence of POI values):
+    hypotests on that grid and linear interpolation (pyhf's linear_grid_scan).
+    """
+    calc = AsymptoticCalculator(model, test_stat=test_stat, data=data, **options)
+    curves = _Curves(calc, level)
+    if scan is not None:
+        grid = np.asarray(sorted(float(x) for x in scan))
+        results = [curves.at(mu) for mu in grid]
+        obs = np.array([r.CLs_obs for r in results])
+        exp = np.array([r.CLs_exp for r in results])
+        lim_obs = float(np.interp(level, obs[::-1], grid[::-1]))
+        lim_exp = [float(np.interp(level, exp[::-1, i], grid[::-1])) for i in range(5)]
+        return UpperLimitResult(lim_obs, lim_exp, level, test_stat, results)
+    if bracket is not None:
+        lo, hi = (float(x) for x in bracket)
+    else:
+        lo, hi = (float(x) for x in model.bounds()[model.poi_index])
+        # a POI bounded at, say, 1e30 is no bracket: start at 10 and widen as needed
+        hi = min(hi, START_MAX)
+    for _ in range(60):
+        if min(curves.f(lo, i) for i in range(6)) >= 0 or lo <= 0:
+            break
+        lo = lo / 2
+    for _ in range(60):
+        if max(curves.f(hi, i) for i in range(6)) < 0:
+            break
+        hi = hi * 2
+    else:
+        raise ValueError(f"CLs stays above {level} up to POI = {hi}: no upper limit in range")
+    limits = []
+    for i in range(6):
+        a, b = curves.bracket(i)
+        if curves.f(a, i) == 0:
+            limits.append(a)
+            continue
+        limits.append(float(toms748(curves.f, a, b, args=(i,), k=2, xtol=2e-12, rtol=rtol)))
+    return UpperLimitResult(limits[0], limits[1:], level, test_stat, list(curves.cache.values()))
+
+
+@dataclass
+class DiscoveryResult:
+    q0: float
+    p0: float
+    significance: float
+    p0_exp: float
+    significance_exp: float
+
+    def to_dict(self) -> dict:
+        return {"q0": self.q0, "p0": self.p0, "significance": self.significance,
+                "p0_exp": self.p0_exp, "significance_exp": self.significance_exp}
+
+
+def discovery(model, data=None, **options) -> DiscoveryResult:
+    """Discovery test of mu = 0 with q0: observed and expected (Asimov mu' = 1) p-values."""
+    r = AsymptoticCalculator(model, test_stat="q0", data=data, **options).run(0.0)
+    from scipy.special import ndtri
+
+    p0 = r.CLsb_obs
+    p0_exp = r.CLsb_exp[2]
+    return DiscoveryResult(q0=r.q_obs, p0=p0, significance=float(-ndtri(p0)) if p0 < 1 else 0.0,
+                           p0_exp=p0_exp, significance_exp=float(-ndtri(p0_exp)) if p0_exp < 1 else 0.0)

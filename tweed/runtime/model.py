@@ -1,0 +1,189 @@
+"""CompiledModel: the one interface the runtime sees, whatever the backend.
+
+It holds the kernels (value, exact gradient, Hessian, expected data), the parameter table,
+and the observed data (main bins followed by auxiliary data, pyhf's layout).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+from scipy.special import gammaln
+
+
+class Kernels(Protocol):
+    name: str
+
+    def nll(self, pars: np.ndarray, data: np.ndarray, lgam: np.ndarray) -> float: ...
+    def nll_grad(self, pars, data, lgam) -> tuple[float, np.ndarray]: ...
+    def hvp(self, pars, vec, data, lgam) -> tuple[float, np.ndarray, np.ndarray]: ...
+    def hessian(self, pars, data, lgam, columns=None) -> np.ndarray: ...
+    def expected(self, pars) -> np.ndarray: ...
+    def data_model(self) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+@dataclass(frozen=True)
+class ParamSetInfo:
+    name: str
+    start: int
+    size: int
+    kind: str
+
+
+@dataclass(frozen=True)
+class ParameterTable:
+    names: tuple[str, ...]
+    inits: np.ndarray
+    bounds: np.ndarray  # (n, 2)
+    fixed: np.ndarray  # bool (n,)
+    sets: tuple[ParamSetInfo, ...]
+    poi_index: int | None
+    poi_name: str | None
+
+    @property
+    def n(self) -> int:
+        return len(self.names)
+
+    def index(self, name: str) -> int:
+        """Index of a component ("mu", "gamma_stat[2]") or of a scalar set's only component."""
+        try:
+            return self.names.index(name)
+        except ValueError:
+            for s in self.sets:
+                if s.name == name and s.size == 1:
+                    return s.start
+        raise KeyError(f"no parameter named {name!r}")
+
+    def kind_of(self, i: int) -> str:
+        for s in self.sets:
+            if s.start <= i < s.start + s.size:
+                return s.kind
+        return "?"
+
+
+@dataclass(frozen=True)
+class Channel:
+    name: str
+    start: int
+    stop: int
+
+
+@dataclass
+class CompiledModel:
+    kernels: Kernels
+    params: ParameterTable
+    data: np.ndarray  # observed: main + auxiliary
+    n_main: int
+    channels: tuple[Channel, ...] = ()
+    meta: dict = field(default_factory=dict)
+    ir_text: str | None = None  # the optimised IR, for `tweed inspect --ir`
+
+    def __post_init__(self):
+        self.data = np.ascontiguousarray(self.data, dtype=float)
+        self._lgam_cache = (self.data, gammaln(self.data + 1.0))
+        self._kind, self._width = self.kernels.data_model()
+
+    # -- parameter table shortcuts --------------------------------------------------------
+    @property
+    def n_params(self) -> int:
+        return self.params.n
+
+    @property
+    def par_names(self) -> tuple[str, ...]:
+        return self.params.names
+
+    @property
+    def poi_index(self) -> int | None:
+        return self.params.poi_index
+
+    @property
+    def poi_name(self) -> str | None:
+        return self.params.poi_name
+
+    @property
+    def n_data(self) -> int:
+        return self.data.size
+
+    def inits(self) -> np.ndarray:
+        return self.params.inits.copy()
+
+    def bounds(self) -> np.ndarray:
+        return self.params.bounds.copy()
+
+    def fixed(self) -> np.ndarray:
+        return self.params.fixed.copy()
+
+    # -- evaluation -------------------------------------------------------------------------
+    def _data(self, data) -> tuple[np.ndarray, np.ndarray]:
+        if data is None:
+            return self._lgam_cache
+        data = np.ascontiguousarray(data, dtype=float)
+        if data.shape != self.data.shape:
+            raise ValueError(f"data has {data.size} entries, the model expects {self.data.size}")
+        if data is self._lgam_cache[0]:
+            return self._lgam_cache
+        return data, gammaln(data + 1.0)
+
+    def _pars(self, pars) -> np.ndarray:
+        pars = np.ascontiguousarray(pars, dtype=float)
+        if pars.shape != (self.n_params,):
+            raise ValueError(f"expected {self.n_params} parameters, got shape {pars.shape}")
+        return pars
+
+    def nll(self, pars, data=None) -> float:
+        """-ln L(pars | data), all normalisation constants included (pyhf's -logpdf)."""
+        d, lg = self._data(data)
+        return self.kernels.nll(self._pars(pars), d, lg)
+
+    def twice_nll(self, pars, data=None) -> float:
+        return 2.0 * self.nll(pars, data)
+
+    def logpdf(self, pars, data=None) -> float:
+        return -self.nll(pars, data)
+
+    def nll_and_grad(self, pars, data=None) -> tuple[float, np.ndarray]:
+        d, lg = self._data(data)
+        return self.kernels.nll_grad(self._pars(pars), d, lg)
+
+    def hvp(self, pars, vec, data=None) -> np.ndarray:
+        d, lg = self._data(data)
+        return self.kernels.hvp(self._pars(pars), vec, d, lg)[2]
+
+    def hessian(self, pars, data=None, free_only: bool = False) -> np.ndarray:
+        """Exact Hessian of the NLL; with free_only, columns of fixed parameters are left zero."""
+        d, lg = self._data(data)
+        cols = np.flatnonzero(~self.params.fixed) if free_only else None
+        return self.kernels.hessian(self._pars(pars), d, lg, cols)
+
+    def expected_data(self, pars, include_auxdata: bool = True) -> np.ndarray:
+        """Expected main counts, then the expectation of every auxiliary measurement."""
+        out = self.kernels.expected(self._pars(pars))
+        return out if include_auxdata else out[: self.n_main]
+
+    def with_data(self, data) -> "CompiledModel":
+        """The same model with other observed data (same layout)."""
+        data = np.asarray(data, dtype=float)
+        if data.shape != self.data.shape:
+            raise ValueError(f"data has {data.size} entries, the model expects {self.data.size}")
+        return CompiledModel(self.kernels, self.params, data, self.n_main, self.channels,
+                             dict(self.meta), self.ir_text)
+
+    def asimov_data(self, poi_value: float, data=None, **fit_options) -> np.ndarray:
+        """pyhf's Asimov data: expected data at the POI-fixed fit to (observed) data."""
+        from tweed.runtime.fit import fit
+
+        res = fit(self, data=data, poi_value=poi_value, hessian=False, **fit_options)
+        return self.expected_data(res.bestfit)
+
+    def sample(self, pars, n: int, rng: np.random.Generator | None = None) -> np.ndarray:
+        """n pseudo-datasets at pars: Poisson main and Poisson/Gaussian auxiliary data."""
+        rng = rng or np.random.default_rng()
+        lam = self.expected_data(pars)
+        out = np.empty((n, lam.size))
+        pois = self._kind == 0
+        out[:, pois] = rng.poisson(np.clip(lam[pois], 0.0, None), size=(n, int(pois.sum())))
+        gaus = ~pois
+        out[:, gaus] = rng.normal(lam[gaus], self._width[gaus], size=(n, int(gaus.sum())))
+        return out
