@@ -21,7 +21,8 @@ def simple_workspace(signal=(5.0, 3.0), bkg=(50.0, 52.0), unc=(5.0, 7.0), obs=(5
 
 
 def rich_workspace() -> dict:
-    """Every modifier type, shared parameters, two channels."""
+    """Every modifier type, shared parameters (jes is a histosys and a normsys; fake_shape
+    spans both channels), two channels, an empty bin, a shifted auxiliary datum."""
     return copy.deepcopy({
         "channels": [
             {"name": "SR", "samples": [
@@ -34,8 +35,9 @@ def rich_workspace() -> dict:
                     {"name": "jes", "type": "histosys",
                      "data": {"hi_data": [21.5, 12.9, 5.6], "lo_data": [18.8, 11.2, 4.7]}},
                     {"name": "jes", "type": "normsys", "data": {"hi": 1.04, "lo": 0.97}},
-                    {"name": "stat_SR", "type": "staterror", "data": [1.2, 0.9, 0.0]},
-                    {"name": "shape_SR", "type": "shapefactor", "data": None}]},
+                    {"name": "stat_SR", "type": "staterror", "data": [1.2, 0.9, 0.0]}]},
+                {"name": "fakes", "data": [2.0, 1.5, 1.0], "modifiers": [
+                    {"name": "fake_shape", "type": "shapefactor", "data": None}]},
                 {"name": "other", "data": [6.0, 4.0, 0.0], "modifiers": [
                     {"name": "lumi", "type": "lumi", "data": None},
                     {"name": "other_unc", "type": "shapesys", "data": [0.9, 0.8, 0.1]},
@@ -44,11 +46,12 @@ def rich_workspace() -> dict:
                 {"name": "bkg", "data": [150.0, 80.0, 40.0], "modifiers": [
                     {"name": "k_bkg", "type": "normfactor", "data": None},
                     {"name": "jes", "type": "histosys",
-                     "data": {"hi_data": [155.0, 83.0, 41.0], "lo_data": [146.0, 77.5, 38.8]}},
-                    {"name": "shape_SR", "type": "shapefactor", "data": None}]}]},
+                     "data": {"hi_data": [155.0, 83.0, 41.0], "lo_data": [146.0, 77.5, 38.8]}}]},
+                {"name": "fakes", "data": [30.0, 25.0, 20.0], "modifiers": [
+                    {"name": "fake_shape", "type": "shapefactor", "data": None}]}]},
         ],
         "observations": [{"name": "SR", "data": [27.0, 21.0, 6.0]},
-                         {"name": "CR", "data": [160.0, 77.0, 43.0]}],
+                         {"name": "CR", "data": [190.0, 101.0, 63.0]}],
         "measurements": [{"name": "meas", "config": {"poi": "mu", "parameters": [
             {"name": "lumi", "auxdata": [1.0], "sigmas": [0.02], "bounds": [[0.9, 1.1]], "inits": [1.0]},
             {"name": "theory", "auxdata": [0.1]},

@@ -1,0 +1,1 @@
+"""Developer tools: the reference comparison behind tests/test_reference.py and docs/validation.md."""
