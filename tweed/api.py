@@ -38,10 +38,11 @@ def read(
     histosys_code: str | None = None,
     require_poi: bool = True,
     digest_check: bool = True,
+    source_name: str | None = None,
 ) -> Loaded:
     """Run the front end for the spec's format (detected from content) and return its IR."""
     if isinstance(source, (dict, list)):
-        doc, name = source, "<workspace>"
+        doc, name = source, source_name or "<workspace>"
     else:
         doc, name = read_json(source)
     fmt = detect(doc, name)

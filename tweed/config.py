@@ -4,6 +4,8 @@ TWEED_PRINT_AFTER   comma list of pass names, or "all": print the IR after those
 TWEED_VERIFY        "0" turns off the verifier between passes (default on)
 TWEED_TIME_PASSES   "1" prints the wall time of every pass (stderr)
 TWEED_PIPELINE      override the default pass pipeline, e.g. "fold-constants,fuse-modifiers"
+TWEED_THREADS       threads for parallel kernels (Hessian columns); default: OMP_NUM_THREADS or
+                    the number of CPUs (dask scan workers run with 1)
 """
 
 from __future__ import annotations
@@ -18,6 +20,17 @@ class DebugConfig:
     verify: bool
     time_passes: bool
     pipeline: str | None
+
+
+def threads() -> int:
+    for var in ("TWEED_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(var)
+        if value and value.isdigit() and int(value) > 0:
+            return int(value)
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def debug_config() -> DebugConfig:

@@ -91,7 +91,7 @@ def test_new_model_needs_no_compilation():
     from tweed.codegen import numba_kernels as K
 
     kernels(simple_workspace())[1].nll_grad  # ensure compiled
-    before = {name: len(getattr(K, name).signatures) for name in ("nll", "nll_grad", "hessian", "expected")}
+    before = {name: len(getattr(K, name).signatures) for name in ("nll", "nll_grad", "hessian_columns", "expected")}
     ws = rich_workspace()
     ws["channels"][0]["samples"][0]["data"] = [1.0, 2.0, 9.0]
     m, k, d, lg = kernels(ws)

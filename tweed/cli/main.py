@@ -233,6 +233,44 @@ def inspect(**kwargs):
 
 
 @cli.command()
+@click.argument("workspace")
+@click.argument("patchset")
+@click.option("-o", "--output", default="scan.jsonl", show_default=True, metavar="FILE",
+              help="JSON-lines results; an existing file is resumed (finished points are skipped).")
+@click.option("--patch-name", "names", multiple=True, metavar="NAME", help="Only these points (repeatable).")
+@click.option("--poi-value", "mu", default=1.0, show_default=True, type=float)
+@click.option("--test-stat", type=click.Choice(["qtilde", "q"]), default="qtilde", show_default=True)
+@click.option("--limits", is_flag=True, help="Also compute the upper limits of every point.")
+@click.option("--scheduler", metavar="ADDRESS", help="Use this dask scheduler instead of a local cluster.")
+@click.option("--workers", type=int, default=None, help="Local cluster size (default: one per CPU).")
+@click.option("--no-digest-check", is_flag=True)
+@click.option("--measurement", metavar="NAME")
+@click.option("--normsys-interp", default="code4", show_default=True)
+@click.option("--histosys-interp", default="code4p", show_default=True)
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@handle_errors
+def scan(workspace, patchset, output, names, mu, test_stat, limits, scheduler, workers,
+         no_digest_check, measurement, normsys_interp, histosys_interp, no_progress):
+    """CLs (and limits) for every point of a patchset, in parallel on dask.distributed."""
+    from tweed import scan as scanning
+    from tweed.compiler.frontends.histfactory.lower import normalize_code
+
+    scanning.check_inputs(workspace, patchset)
+    opts = scanning.ScanOptions(mu=mu, test_stat=test_stat, limits=limits, measurement=measurement,
+                                normsys_code=normalize_code("normsys", normsys_interp),
+                                histosys_code=normalize_code("histosys", histosys_interp))
+    summary = scanning.scan(workspace, patchset, output, opts, names=list(names) or None,
+                            scheduler=scheduler, workers=workers, digest_check=not no_digest_check,
+                            progress=not no_progress and sys.stderr.isatty())
+    click.echo(f"tweed scan: {summary.done} points done, {summary.skipped} already in {output}, "
+               f"{summary.failed} failed, {summary.seconds:.1f} s", err=True)
+    for name, err in summary.failures[:10]:
+        click.echo(f"  failed: {name}: {err}", err=True)
+    if summary.failed:
+        sys.exit(EXIT_FIT)
+
+
+@cli.command()
 @click.option("-o", "--output", metavar="FILE", help="Also write the results as JSON here.")
 @handle_errors
 def demo(output):

@@ -3,22 +3,23 @@ the runtime uses (nll, nll_grad, hvp, hessian, expected, data_model)."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from tweed.codegen import numba_kernels as K
-from tweed.codegen.pack import (
-    F_ARG,
-    F_FP,
-    F_IP,
-    F_NIP,
-    F_OP,
-    OP_GAUSS,
-    OP_POISSON,
-    OP_POISSON_AUX,
-    Program,
-    pack,
-)
+from tweed.config import threads
+from tweed.codegen.pack import F_FP, F_IP, F_OP, OP_GAUSS, OP_POISSON, OP_POISSON_AUX, Program, pack
 from tweed.ir.module import Module
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=max(1, min(threads(), 8)))
+    return _POOL
 
 
 class NumbaKernels:
@@ -29,7 +30,7 @@ class NumbaKernels:
 
     def __init__(self, program: Program):
         self.program = program
-        self._arr = program.arrays[:4]
+        self._arr = program.arrays
         self._val = program.val0.copy()
         n = program.val0.size
         self._adj = np.zeros(n)
@@ -56,10 +57,17 @@ class NumbaKernels:
         return f, grad, hv
 
     def hessian(self, pars, data, lgam, columns=None) -> np.ndarray:
+        """Exact Hessian, its columns split over threads (the kernels release the GIL)."""
         n = self.program.n_params
         cols = np.arange(n) if columns is None else np.asarray(columns, dtype=np.int64)
         H = np.zeros((n, n))
-        K.hessian(*self._arr, self.program.val0, pars, data, lgam, cols, H)
+        workers = _pool()._max_workers if cols.size >= 16 else 1
+        chunks = [c for c in np.array_split(cols, workers) if c.size]
+        args = (*self._arr, self.program.val0, pars, data, lgam)
+        if len(chunks) == 1:
+            K.hessian_columns(*args, chunks[0], H)
+        else:
+            list(_pool().map(lambda c: K.hessian_columns(*args, c, H), chunks))
         return H
 
     def expected(self, pars) -> np.ndarray:
@@ -75,8 +83,9 @@ class NumbaKernels:
         for row in ins:
             if row[F_OP] not in (OP_POISSON, OP_POISSON_AUX, OP_GAUSS):
                 continue
-            idx = ip[row[F_IP] : row[F_IP] + row[F_NIP]]
+            m = ip[row[F_IP]]
+            idx = ip[row[F_IP] + 1 : row[F_IP] + 1 + m]
             if row[F_OP] == OP_GAUSS:
                 kind[idx] = 1
-                width[idx] = 1.0 / np.sqrt(fp[row[F_FP] : row[F_FP] + len(idx)])
+                width[idx] = 1.0 / np.sqrt(fp[row[F_FP] : row[F_FP] + m])
         return kind, width

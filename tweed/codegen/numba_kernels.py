@@ -2,10 +2,10 @@
 (cache=True) and serve every model: a new workspace or signal patch costs no compile.
 
 _fwd runs the instructions forward and sums the terms (the NLL); _rev propagates adjoints
-backwards (reverse mode written per op) for the exact gradient, and, with second=True, the
-adjoint tangents of forward-over-reverse for an exact Hessian-vector product. _jvp pushes a
-tangent forward. The Hessian is built column by column from exact Hessian-vector products,
-in parallel over columns.
+backwards (reverse mode written per op) for the exact gradient and, with second=True, the
+adjoint tangents of forward-over-reverse for an exact Hessian-vector product; _jvp pushes a
+tangent forward. Loops run over slices (numba then vectorises them); the few reductions are
+compiled with reassociation allowed (fastmath "reassoc" only: NaN and inf keep their meaning).
 """
 
 from __future__ import annotations
@@ -13,572 +13,550 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from tweed.codegen.pack import (
-    F_ARG,
+    DOWN,
+    EXP,
+    F0,
+    F1,
+    F2,
+    F4,
     F_CODE,
     F_FP,
     F_IP,
-    F_NARG,
-    F_NIP,
     F_OP,
     F_OUT,
     F_SIZE,
+    INSIDE,
     OP_ADD,
-    OP_CONCAT,
-    OP_CONST,
-    OP_FACTOR,
-    OP_GATHER,
     OP_GAUSS,
+    OP_INTERP,
     OP_MUL,
-    OP_PARAM,
+    OP_PARAMS,
     OP_POISSON,
     OP_POISSON_AUX,
     OP_SEGPROD,
     OP_SEGSUM,
-    OP_SHIFT,
+    POLY,
+    S0,
+    S2,
+    S4,
+    UP,
 )
 
-OPTS = dict(cache=True, nogil=True, error_model="numpy", fastmath=False)
+OPTS = dict(cache=True, nogil=True, error_model="numpy")
+SUMS = dict(OPTS, fastmath={"reassoc", "contract"})
 INLINE = dict(OPTS, inline="always")
 
 
-@njit(**INLINE)
-def _poly6(c, o, a):
-    """1 + sum a_i alpha^i and its first two derivatives (coefficients c[o:o+6])."""
-    a1, a2, a3, a4, a5, a6 = c[o], c[o + 1], c[o + 2], c[o + 3], c[o + 4], c[o + 5]
-    v = 1.0 + a * (a1 + a * (a2 + a * (a3 + a * (a4 + a * (a5 + a * a6)))))
-    d1 = a1 + a * (2.0 * a2 + a * (3.0 * a3 + a * (4.0 * a4 + a * (5.0 * a5 + a * 6.0 * a6))))
-    d2 = 2.0 * a2 + a * (6.0 * a3 + a * (12.0 * a4 + a * (20.0 * a5 + a * 30.0 * a6)))
-    return v, d1, d2
+# Constant arguments would make numba compile one specialisation per literal value (mode 0,
+# 1, 2; True/False): passing them through these identities types them as plain int/bool.
+@njit(**OPTS)
+def _int(x):
+    return np.int64(x)
 
 
-@njit(**INLINE)
-def _code4(c, o, a):
-    """pyhf code4 factor: exponential outside |alpha| >= 1, 6th-order polynomial inside."""
-    if a >= 1.0:
-        ln = c[o + 6]
-        v = math.exp(a * ln)
-        return v, ln * v, ln * ln * v
-    if a <= -1.0:
-        ln = c[o + 7]
-        v = math.exp(-a * ln)
-        return v, -ln * v, ln * ln * v
-    return _poly6(c, o, a)
+@njit(**OPTS)
+def _bool(x):
+    return x != 0
 
+
+# -- interpolation: region and basis functions of alpha, once per parameter group ----------------
 
 @njit(**INLINE)
-def _f0(c, o, a):
-    if a > 0.0:
-        return 1.0 + a * c[o], c[o], 0.0
-    return 1.0 + a * c[o + 1], c[o + 1], 0.0
+def _region(code, a):
+    if code == F0 or code == S0:
+        return UP if a > 0.0 else DOWN
+    if code == F1:
+        return UP if a >= 0.0 else DOWN
+    if code == F4 or code == S4:
+        if a >= 1.0:
+            return UP
+        return DOWN if a <= -1.0 else INSIDE
+    if a > 1.0:  # codes 2 and 4p
+        return UP
+    return DOWN if a < -1.0 else INSIDE
 
 
 @njit(**INLINE)
-def _f1(c, o, a):
-    if a >= 0.0:
-        ln = c[o]
-        v = math.exp(a * ln)
-        return v, ln * v, ln * ln * v
-    ln = c[o + 1]
-    v = math.exp(-a * ln)
-    return v, -ln * v, ln * ln * v
-
-
-@njit(**INLINE)
-def _f2(c, o, a):
-    """ROOT's code 2 (continuous at |alpha| = 1), factor form."""
-    v, d1, d2 = _s2(c, o, a)
-    return 1.0 + v, d1, d2
-
-
-@njit(**INLINE)
-def _f4(c, o, a):
-    return _code4(c, o, a)
-
-
-@njit(**INLINE)
-def _s0(c, o, a):
-    if a > 0.0:
-        return a * c[o], c[o], 0.0
-    return a * c[o + 1], c[o + 1], 0.0
-
-
-@njit(**INLINE)
-def _s2(c, o, a):
-    qa, qb = c[o], c[o + 1]
-    if a > 1.0:
-        return (qb + 2.0 * qa) * (a - 1.0) + c[o + 2], qb + 2.0 * qa, 0.0
-    if a < -1.0:
-        return (qb - 2.0 * qa) * (a + 1.0) + c[o + 3], qb - 2.0 * qa, 0.0
-    return qa * a * a + qb * a, 2.0 * qa * a + qb, 2.0 * qa
-
-
-@njit(**INLINE)
-def _s4(c, o, a):
-    """Bin-wise code 4 on ratios: nom * (f - 1); a zero nominal shifts nothing."""
-    nom = c[o]
-    if nom == 0.0:
-        return 0.0, 0.0, 0.0
-    v, d1, d2 = _code4(c, o + 1, a)
-    return nom * (v - 1.0), nom * d1, nom * d2
-
-
-@njit(**INLINE)
-def _s4p(c, o, a):
-    """pyhf code4p: 6th-order polynomial inside |alpha| <= 1, linear outside."""
-    if a > 1.0:
-        return a * c[o], c[o], 0.0
-    if a < -1.0:
-        return a * c[o + 1], c[o + 1], 0.0
-    s, q = c[o + 2], c[o + 3]
+def _basis(code, region, a, b, db, d2b):
+    """Fill b_k(a), b_k', b_k'' of the polynomial region; return K."""
+    if region != INSIDE:
+        b[0], db[0], d2b[0] = a, 1.0, 0.0
+        return 1
+    if code == F4 or code == S4:
+        # b_k = a^(k+1), b_k' = (k+1) a^k, b_k'' = (k+1) k a^(k-1), k = 0..5
+        pkm1 = 0.0
+        pk = 1.0
+        for k in range(6):
+            d2b[k] = (k + 1) * k * pkm1
+            db[k] = (k + 1) * pk
+            b[k] = pk * a
+            pkm1 = pk
+            pk = pk * a
+        return 6
+    if code == F2 or code == S2:
+        b[0], db[0], d2b[0] = a, 1.0, 0.0
+        b[1], db[1], d2b[1] = a * a, 2.0 * a, 2.0
+        return 2
+    # code 4p: b_1 = a, b_2 = a^2 (15 - 10 a^2 + 3 a^4)
     a2 = a * a
-    v = a * s + a2 * q * (15.0 + a2 * (-10.0 + 3.0 * a2))
-    d1 = s + q * a * (30.0 + a2 * (-40.0 + 18.0 * a2))
-    d2 = q * (30.0 + a2 * (-120.0 + 90.0 * a2))
-    return v, d1, d2
+    b[0], db[0], d2b[0] = a, 1.0, 0.0
+    b[1] = a2 * (15.0 + a2 * (-10.0 + 3.0 * a2))
+    db[1] = a * (30.0 + a2 * (-40.0 + 18.0 * a2))
+    d2b[1] = 30.0 + a2 * (-120.0 + 90.0 * a2)
+    return 2
 
+
+@njit(**OPTS)
+def _poly_fwd(o, c, base, n, e0, m, K, bs):
+    """o[i] = c0 + sum_k C_k b_k for the m entries of a group (one pass, specialised on K)."""
+    c0 = c[base + e0 : base + e0 + m]
+    c1 = c[base + n + e0 : base + n + e0 + m]
+    if K == 1:
+        b0 = bs[0]
+        for i in range(m):
+            o[i] = c0[i] + c1[i] * b0
+        return
+    c2 = c[base + 2 * n + e0 : base + 2 * n + e0 + m]
+    if K == 2:
+        b0, b1 = bs[0], bs[1]
+        for i in range(m):
+            o[i] = c0[i] + c1[i] * b0 + c2[i] * b1
+        return
+    c3 = c[base + 3 * n + e0 : base + 3 * n + e0 + m]
+    c4 = c[base + 4 * n + e0 : base + 4 * n + e0 + m]
+    c5 = c[base + 5 * n + e0 : base + 5 * n + e0 + m]
+    c6 = c[base + 6 * n + e0 : base + 6 * n + e0 + m]
+    b0, b1, b2, b3, b4, b5 = bs[0], bs[1], bs[2], bs[3], bs[4], bs[5]
+    for i in range(m):
+        o[i] = c0[i] + c1[i] * b0 + c2[i] * b1 + c3[i] * b2 + c4[i] * b3 + c5[i] * b4 + c6[i] * b5
+
+
+@njit(**SUMS)
+def _poly_dot(w, c, base, n, e0, m, K, d):
+    """sum_i w[i] * (sum_k C_k[i] d_k): the reverse of _poly_fwd against weights w."""
+    s = 0.0
+    c1 = c[base + n + e0 : base + n + e0 + m]
+    if K == 1:
+        for i in range(m):
+            s += w[i] * c1[i]
+        return s * d[0]
+    c2 = c[base + 2 * n + e0 : base + 2 * n + e0 + m]
+    if K == 2:
+        d0, d1 = d[0], d[1]
+        for i in range(m):
+            s += w[i] * (c1[i] * d0 + c2[i] * d1)
+        return s
+    c3 = c[base + 3 * n + e0 : base + 3 * n + e0 + m]
+    c4 = c[base + 4 * n + e0 : base + 4 * n + e0 + m]
+    c5 = c[base + 5 * n + e0 : base + 5 * n + e0 + m]
+    c6 = c[base + 6 * n + e0 : base + 6 * n + e0 + m]
+    d0, d1, d2, d3, d4, d5 = d[0], d[1], d[2], d[3], d[4], d[5]
+    for i in range(m):
+        s += w[i] * (c1[i] * d0 + c2[i] * d1 + c3[i] * d2 + c4[i] * d3 + c5[i] * d4 + c6[i] * d5)
+    return s
+
+
+@njit(**OPTS)
+def _poly_lin(o, c, base, n, e0, m, K, d, t):
+    """o[i] = t * sum_k C_k[i] d_k (tangents)."""
+    c1 = c[base + n + e0 : base + n + e0 + m]
+    if K == 1:
+        d0 = d[0] * t
+        for i in range(m):
+            o[i] = c1[i] * d0
+        return
+    c2 = c[base + 2 * n + e0 : base + 2 * n + e0 + m]
+    if K == 2:
+        d0, d1 = d[0] * t, d[1] * t
+        for i in range(m):
+            o[i] = c1[i] * d0 + c2[i] * d1
+        return
+    c3 = c[base + 3 * n + e0 : base + 3 * n + e0 + m]
+    c4 = c[base + 4 * n + e0 : base + 4 * n + e0 + m]
+    c5 = c[base + 5 * n + e0 : base + 5 * n + e0 + m]
+    c6 = c[base + 6 * n + e0 : base + 6 * n + e0 + m]
+    d0, d1, d2, d3, d4, d5 = d[0] * t, d[1] * t, d[2] * t, d[3] * t, d[4] * t, d[5] * t
+    for i in range(m):
+        o[i] = c1[i] * d0 + c2[i] * d1 + c3[i] * d2 + c4[i] * d3 + c5[i] * d4 + c6[i] * d5
+
+
+@njit(**OPTS)
+def _interp(mode, ins_k, ip, fp, val, tv, adj, tadj, second, scratch):
+    """One interpolation instruction. mode 0: forward, 1: tangent, 2: reverse."""
+    out, n, b, f, code = ins_k[F_OUT], ins_k[F_SIZE], ins_k[F_IP], ins_k[F_FP], ins_k[F_CODE]
+    ng = ip[b]
+    hdr = b + 1
+    apos = b + 10
+    goff = b + 10 + ng
+    bs = scratch[0:6]
+    dbs = scratch[6:12]
+    d2bs = scratch[12:18]
+    for g in range(ng):
+        pa = ip[apos + g]
+        a = val[pa]
+        e0 = ip[goff + g]
+        m = ip[goff + g + 1] - e0
+        r = _region(code, a)
+        kind = ip[hdr + 3 * r]
+        base = f + ip[hdr + 3 * r + 2]
+        if kind == POLY:
+            K = _basis(code, r, a, bs, dbs, d2bs)
+            if mode == 0:
+                _poly_fwd(val[out + e0 : out + e0 + m], fp, base, n, e0, m, K, bs)
+            elif mode == 1:
+                _poly_lin(tv[out + e0 : out + e0 + m], fp, base, n, e0, m, K, dbs, tv[pa])
+            else:
+                ay = adj[out + e0 : out + e0 + m]
+                adj[pa] += _poly_dot(ay, fp, base, n, e0, m, K, dbs)
+                if second:
+                    tadj[pa] += (_poly_dot(tadj[out + e0 : out + e0 + m], fp, base, n, e0, m, K, dbs)
+                                 + tv[pa] * _poly_dot(ay, fp, base, n, e0, m, K, d2bs))
+        elif kind == EXP:
+            sc = fp[base + e0 : base + e0 + m]
+            off = fp[base + n + e0 : base + n + e0 + m]
+            L = fp[base + 2 * n + e0 : base + 2 * n + e0 + m]
+            if mode == 0:
+                o = val[out + e0 : out + e0 + m]
+                for i in range(m):
+                    o[i] = sc[i] * math.exp(a * L[i]) + off[i]
+            elif mode == 1:
+                t = tv[pa]
+                o = tv[out + e0 : out + e0 + m]
+                for i in range(m):
+                    o[i] = sc[i] * L[i] * math.exp(a * L[i]) * t
+            else:
+                ga = 0.0
+                gt = 0.0
+                for i in range(m):
+                    d1 = sc[i] * L[i] * math.exp(a * L[i])
+                    ga += adj[out + e0 + i] * d1
+                    if second:
+                        gt += tadj[out + e0 + i] * d1 + adj[out + e0 + i] * d1 * L[i] * tv[pa]
+                adj[pa] += ga
+                if second:
+                    tadj[pa] += gt
+
+
+# -- n-ary elementwise, segments, terms ------------------------------------------------------------
 
 @njit(**INLINE)
-def _store(mode, i, v, d1, d2, val, tv, adj, tadj, src, step, out, second):
-    """What an interp instruction does with f, f', f'' at element i. mode: 0 fwd, 1 jvp, 2 rev."""
-    if mode == 0:
-        val[out + i] = v
-    elif mode == 1:
-        tv[out + i] = d1 * tv[src + i * step]
-    else:
-        ay = adj[out + i]
-        adj[src + i * step] += d1 * ay
-        if second:
-            tadj[src + i * step] += d1 * tadj[out + i] + d2 * tv[src + i * step] * ay
-
-
-@njit(**OPTS)
-def _interp(mode, is_shift, code, c, b, val, tv, adj, tadj, src, step, out, n, second):
-    """One interp instruction: a tight loop per code (the evaluators are inlined)."""
-    if is_shift:
-        if code == 5:
-            for i in range(n):
-                v, d1, d2 = _s4p(c, b + 4 * i, val[src + i * step])
-                _store(mode, i, v, d1, d2, val, tv, adj, tadj, src, step, out, second)
-        elif code == 0:
-            for i in range(n):
-                v, d1, d2 = _s0(c, b + 2 * i, val[src + i * step])
-                _store(mode, i, v, d1, d2, val, tv, adj, tadj, src, step, out, second)
-        elif code == 2:
-            for i in range(n):
-                v, d1, d2 = _s2(c, b + 4 * i, val[src + i * step])
-                _store(mode, i, v, d1, d2, val, tv, adj, tadj, src, step, out, second)
-        else:
-            for i in range(n):
-                v, d1, d2 = _s4(c, b + 9 * i, val[src + i * step])
-                _store(mode, i, v, d1, d2, val, tv, adj, tadj, src, step, out, second)
-    else:
-        if code == 4:
-            for i in range(n):
-                v, d1, d2 = _f4(c, b + 8 * i, val[src + i * step])
-                _store(mode, i, v, d1, d2, val, tv, adj, tadj, src, step, out, second)
-        elif code == 1:
-            for i in range(n):
-                v, d1, d2 = _f1(c, b + 2 * i, val[src + i * step])
-                _store(mode, i, v, d1, d2, val, tv, adj, tadj, src, step, out, second)
-        elif code == 0:
-            for i in range(n):
-                v, d1, d2 = _f0(c, b + 2 * i, val[src + i * step])
-                _store(mode, i, v, d1, d2, val, tv, adj, tadj, src, step, out, second)
-        else:
-            for i in range(n):
-                v, d1, d2 = _f2(c, b + 4 * i, val[src + i * step])
-                _store(mode, i, v, d1, d2, val, tv, adj, tadj, src, step, out, second)
-
-
-@njit(**OPTS)
-def _arg(argv, a0, j):
-    """(offset, step) of argument j: step 0 broadcasts a scalar."""
-    return argv[2 * (a0 + j)], 1 if argv[2 * (a0 + j) + 1] > 1 else 0
-
-
-@njit(**OPTS)
-def _term_fwd(op, ip, fp, b, m, f, val, src, step, data, lgam):
-    t = 0.0
-    if op == OP_GAUSS:
-        for i in range(m):
-            r = data[ip[b + i]] - val[src + i * step]
-            t += 0.5 * r * r * fp[f + i]
-        return t + fp[f + m]
-    for i in range(m):
-        d = ip[b + i]
-        lam = val[src + i * step]
-        if op == OP_POISSON_AUX:
-            lam = lam * fp[f + i]
-        nobs = data[d]
-        if nobs == 0.0:
-            t += lam
-        else:
-            t += lam - nobs * math.log(lam) + lgam[d]
-    return t
-
-
-@njit(**OPTS)
-def _fwd(ins, argv, ip, fp, val, pars, data, lgam, terms):
-    """Forward pass over every instruction; returns the NLL (sum of the term values).
-
-    With terms=False only the expected rates are computed (data and lgam are not read).
-    """
-    total = 0.0
-    for k in range(ins.shape[0]):
-        op = ins[k, F_OP]
-        out = ins[k, F_OUT]
-        n = ins[k, F_SIZE]
-        a0 = ins[k, F_ARG]
-        na = ins[k, F_NARG]
-        b = ins[k, F_IP]
-        if op == OP_CONST:
-            continue
-        if op == OP_PARAM:
-            s = ip[b]
-            for i in range(n):
-                val[out + i] = pars[s + i]
-        elif op == OP_GATHER:
-            src = argv[2 * a0]
-            for i in range(n):
-                val[out + i] = val[src + ip[b + i]]
-        elif op == OP_FACTOR or op == OP_SHIFT:
-            src, step = _arg(argv, a0, 0)
-            _interp(0, op == OP_SHIFT, ins[k, F_CODE], fp, ins[k, F_FP], val, val, val, val,
-                    src, step, out, n, False)
-        elif op == OP_ADD or op == OP_MUL:
-            src, step = _arg(argv, a0, 0)
-            for i in range(n):
-                val[out + i] = val[src + i * step]
-            for j in range(1, na):
-                src, step = _arg(argv, a0, j)
-                if op == OP_ADD:
-                    for i in range(n):
-                        val[out + i] += val[src + i * step]
-                else:
-                    for i in range(n):
-                        val[out + i] *= val[src + i * step]
-        elif op == OP_CONCAT:
-            pos = out
-            for j in range(na):
-                src = argv[2 * (a0 + j)]
-                m = argv[2 * (a0 + j) + 1]
-                for i in range(m):
-                    val[pos + i] = val[src + i]
-                pos += m
-        elif op == OP_SEGSUM:
-            src = argv[2 * a0]
-            for s in range(n):
-                acc = 0.0
-                for i in range(ip[b + s], ip[b + s + 1]):
-                    acc += val[src + i]
-                val[out + s] = acc
-        elif op == OP_SEGPROD:
-            src = argv[2 * a0]
-            for s in range(n):
-                acc = 1.0
-                for i in range(ip[b + s], ip[b + s + 1]):
-                    acc *= val[src + i]
-                val[out + s] = acc
-        elif terms:
-            src, step = _arg(argv, a0, 0)
-            t = _term_fwd(op, ip, fp, b, ins[k, F_NIP], ins[k, F_FP], val, src, step, data, lgam)
-            val[out] = t
-            total += t
-    return total
-
-
-@njit(**OPTS)
-def _jvp(ins, argv, ip, fp, val, tv, vec):
-    """Tangents of every instruction's output along the parameter direction vec."""
-    for k in range(ins.shape[0]):
-        op = ins[k, F_OP]
-        out = ins[k, F_OUT]
-        n = ins[k, F_SIZE]
-        a0 = ins[k, F_ARG]
-        na = ins[k, F_NARG]
-        b = ins[k, F_IP]
-        if op == OP_CONST:
-            for i in range(n):
-                tv[out + i] = 0.0
-        elif op == OP_PARAM:
-            s = ip[b]
-            for i in range(n):
-                tv[out + i] = vec[s + i]
-        elif op == OP_GATHER:
-            src = argv[2 * a0]
-            for i in range(n):
-                tv[out + i] = tv[src + ip[b + i]]
-        elif op == OP_FACTOR or op == OP_SHIFT:
-            src, step = _arg(argv, a0, 0)
-            _interp(1, op == OP_SHIFT, ins[k, F_CODE], fp, ins[k, F_FP], val, tv, tv, tv,
-                    src, step, out, n, False)
-        elif op == OP_ADD:
-            for i in range(n):
-                tv[out + i] = 0.0
-            for j in range(na):
-                src, step = _arg(argv, a0, j)
-                for i in range(n):
-                    tv[out + i] += tv[src + i * step]
-        elif op == OP_MUL:
-            for i in range(n):
-                acc = 0.0
-                for j in range(na):
-                    srcj, stepj = _arg(argv, a0, j)
-                    tj = tv[srcj + i * stepj]
-                    if tj != 0.0:
-                        acc += tj * _others(val, argv, a0, na, j, -1, i)
-                tv[out + i] = acc
-        elif op == OP_CONCAT:
-            pos = out
-            for j in range(na):
-                src = argv[2 * (a0 + j)]
-                m = argv[2 * (a0 + j) + 1]
-                for i in range(m):
-                    tv[pos + i] = tv[src + i]
-                pos += m
-        elif op == OP_SEGSUM:
-            src = argv[2 * a0]
-            for s in range(n):
-                acc = 0.0
-                for i in range(ip[b + s], ip[b + s + 1]):
-                    acc += tv[src + i]
-                tv[out + s] = acc
-        elif op == OP_SEGPROD:
-            src = argv[2 * a0]
-            for s in range(n):
-                # d(prod) = sum_i t_i prod_{j != i} x_j, via running prefix products
-                pre = 1.0
-                dpre = 0.0
-                for i in range(ip[b + s], ip[b + s + 1]):
-                    x = val[src + i]
-                    dpre = dpre * x + pre * tv[src + i]
-                    pre = pre * x
-                tv[out + s] = dpre
-
-
-@njit(**OPTS)
-def _others(val, argv, a0, na, skip1, skip2, i):
-    """Product of the i-th elements of all mul args except args skip1 and skip2 (zero-safe)."""
-    prod = 1.0
-    for l in range(na):
-        if l != skip1 and l != skip2:
-            src, step = _arg(argv, a0, l)
-            prod *= val[src + i * step]
-    return prod
-
-
-@njit(**OPTS)
-def _term_rev(op, ip, fp, b, m, f, val, adj, tv, tadj, src, step, data, second):
-    for i in range(m):
-        x = val[src + i * step]
-        nobs = data[ip[b + i]]
-        if op == OP_POISSON:
-            g = 1.0 - nobs / x if nobs != 0.0 else 1.0
-            h = nobs / (x * x) if nobs != 0.0 else 0.0
-        elif op == OP_POISSON_AUX:
-            tau = fp[f + i]
-            g = tau - nobs / x if nobs != 0.0 else tau
-            h = nobs / (x * x) if nobs != 0.0 else 0.0
-        else:
-            w = fp[f + i]
-            g = (x - nobs) * w
-            h = w
-        adj[src + i * step] += g
-        if second:
-            tadj[src + i * step] += h * tv[src + i * step]
-
-
-@njit(**OPTS)
-def _segprod_rev(ip, b, n, val, adj, tv, tadj, src, out, second):
-    longest = 0
-    for s in range(n):
-        longest = max(longest, ip[b + s + 1] - ip[b + s])
-    suf = np.empty(longest + 1)
-    dsuf = np.empty(longest + 1)
-    for s in range(n):
-        ay = adj[out + s]
-        ty = tadj[out + s] if second else 0.0
-        if ay == 0.0 and ty == 0.0:
-            continue
-        lo = ip[b + s]
-        L = ip[b + s + 1] - lo
-        # suffix products (and tangents) of x[lo+i+1:], so others_i = pre_i * suf[i+1]
-        suf[L] = 1.0
-        dsuf[L] = 0.0
-        for i in range(L - 1, -1, -1):
-            x = val[src + lo + i]
-            suf[i] = suf[i + 1] * x
-            if second:
-                dsuf[i] = dsuf[i + 1] * x + suf[i + 1] * tv[src + lo + i]
-        pre = 1.0
-        dpre = 0.0
-        for i in range(L):
-            o = pre * suf[i + 1]
-            adj[src + lo + i] += ay * o
-            x = val[src + lo + i]
-            if second:
-                do = dpre * suf[i + 1] + pre * dsuf[i + 1]
-                tadj[src + lo + i] += ty * o + ay * do
-                dpre = dpre * x + pre * tv[src + lo + i]
-            pre = pre * x
-
-
-@njit(**OPTS)
-def _mul_rev(argv, a0, na, n, val, adj, tv, tadj, out, second):
+def _others(val, pos, na, n, i, skip1, skip2):
+    """Product of element i of every mul argument except skip1 and skip2 (no division)."""
+    p = 1.0
     for j in range(na):
-        srcj, stepj = _arg(argv, a0, j)
+        if j != skip1 and j != skip2:
+            p *= val[pos[j * n + i]]
+    return p
+
+
+@njit(**OPTS)
+def _nary(mode, ins_k, ip, val, tv, adj, tadj, second):
+    op, out, n, b = ins_k[F_OP], ins_k[F_OUT], ins_k[F_SIZE], ins_k[F_IP]
+    na = ip[b]
+    pos = ip[b + 1 : b + 1 + na * n]
+    if mode == 0:
+        for i in range(n):
+            acc = val[pos[i]]
+            for j in range(1, na):
+                if op == OP_ADD:
+                    acc += val[pos[j * n + i]]
+                else:
+                    acc *= val[pos[j * n + i]]
+            val[out + i] = acc
+    elif mode == 1:
+        for i in range(n):
+            acc = 0.0
+            for j in range(na):
+                t = tv[pos[j * n + i]]
+                if t != 0.0:
+                    acc += t if op == OP_ADD else t * _others(val, pos, na, n, i, j, -1)
+            tv[out + i] = acc
+    else:
         for i in range(n):
             ay = adj[out + i]
             ty = tadj[out + i] if second else 0.0
             if ay == 0.0 and ty == 0.0:
                 continue
-            o = _others(val, argv, a0, na, j, -1, i)
-            tgt = srcj + i * stepj
-            adj[tgt] += ay * o
-            if second:
-                # d(others)/d eps = sum_{m != j} t_m prod_{l != j, m} x_l
-                do = 0.0
-                for mm in range(na):
-                    if mm != j:
-                        srcm, stepm = _arg(argv, a0, mm)
-                        tm = tv[srcm + i * stepm]
-                        if tm != 0.0:
-                            do += tm * _others(val, argv, a0, na, j, mm, i)
-                tadj[tgt] += ty * o + ay * do
+            for j in range(na):
+                pj = pos[j * n + i]
+                if op == OP_ADD:
+                    adj[pj] += ay
+                    if second:
+                        tadj[pj] += ty
+                    continue
+                o = _others(val, pos, na, n, i, j, -1)
+                adj[pj] += ay * o
+                if second:
+                    do = 0.0
+                    for mm in range(na):
+                        if mm != j:
+                            t = tv[pos[mm * n + i]]
+                            if t != 0.0:
+                                do += t * _others(val, pos, na, n, i, j, mm)
+                    tadj[pj] += ty * o + ay * do
+
+
+@njit(**SUMS)
+def _segsum_fwd(vals, pos, start, stop):
+    s = 0.0
+    for j in range(start, stop):
+        s += vals[pos[j]]
+    return s
 
 
 @njit(**OPTS)
-def _rev(ins, argv, ip, fp, val, adj, tv, tadj, data, grad, hv, second):
-    """Reverse sweep: adjoints (gradient into grad); with second, adjoint tangents (H.v into hv).
-
-    adj and tadj must be zero on entry; val (and tv when second) hold the forward pass.
-    """
-    for k in range(ins.shape[0] - 1, -1, -1):
-        op = ins[k, F_OP]
-        out = ins[k, F_OUT]
-        n = ins[k, F_SIZE]
-        a0 = ins[k, F_ARG]
-        na = ins[k, F_NARG]
-        b = ins[k, F_IP]
-        if op == OP_CONST:
-            continue
-        if op == OP_POISSON or op == OP_POISSON_AUX or op == OP_GAUSS:
-            src, step = _arg(argv, a0, 0)
-            _term_rev(op, ip, fp, b, ins[k, F_NIP], ins[k, F_FP], val, adj, tv, tadj, src, step,
-                      data, second)
-        elif op == OP_PARAM:
-            s = ip[b]
-            for i in range(n):
-                grad[s + i] += adj[out + i]
-                if second:
-                    hv[s + i] += tadj[out + i]
-        elif op == OP_GATHER:
-            src = argv[2 * a0]
-            for i in range(n):
-                adj[src + ip[b + i]] += adj[out + i]
-                if second:
-                    tadj[src + ip[b + i]] += tadj[out + i]
-        elif op == OP_FACTOR or op == OP_SHIFT:
-            src, step = _arg(argv, a0, 0)
-            _interp(2, op == OP_SHIFT, ins[k, F_CODE], fp, ins[k, F_FP], val, tv, adj, tadj,
-                    src, step, out, n, second)
-        elif op == OP_ADD:
-            for j in range(na):
-                src, step = _arg(argv, a0, j)
-                for i in range(n):
-                    adj[src + i * step] += adj[out + i]
-                    if second:
-                        tadj[src + i * step] += tadj[out + i]
-        elif op == OP_MUL:
-            _mul_rev(argv, a0, na, n, val, adj, tv, tadj, out, second)
-        elif op == OP_CONCAT:
-            pos = out
-            for j in range(na):
-                src = argv[2 * (a0 + j)]
-                m = argv[2 * (a0 + j) + 1]
-                for i in range(m):
-                    adj[src + i] += adj[pos + i]
-                    if second:
-                        tadj[src + i] += tadj[pos + i]
-                pos += m
-        elif op == OP_SEGSUM:
-            src = argv[2 * a0]
-            for s in range(n):
+def _segment(mode, ins_k, ip, val, tv, adj, tadj, second, work):
+    op, out, nseg, b = ins_k[F_OP], ins_k[F_OUT], ins_k[F_SIZE], ins_k[F_IP]
+    offs = ip[b + 1 : b + 2 + nseg]
+    pos = ip[b + 2 + nseg : b + 2 + nseg + offs[nseg]]
+    for s in range(nseg):
+        j0, j1 = offs[s], offs[s + 1]
+        if op == OP_SEGSUM:
+            if mode == 0:
+                val[out + s] = _segsum_fwd(val, pos, j0, j1)
+            elif mode == 1:
+                tv[out + s] = _segsum_fwd(tv, pos, j0, j1)
+            else:
                 ay = adj[out + s]
                 ty = tadj[out + s] if second else 0.0
-                for i in range(ip[b + s], ip[b + s + 1]):
-                    adj[src + i] += ay
+                for j in range(j0, j1):
+                    adj[pos[j]] += ay
                     if second:
-                        tadj[src + i] += ty
-        elif op == OP_SEGPROD:
-            _segprod_rev(ip, b, n, val, adj, tv, tadj, argv[2 * a0], out, second)
+                        tadj[pos[j]] += ty
+            continue
+        if mode == 0:
+            p = 1.0
+            for j in range(j0, j1):
+                p *= val[pos[j]]
+            val[out + s] = p
+        elif mode == 1:
+            pre, dpre = 1.0, 0.0
+            for j in range(j0, j1):
+                x = val[pos[j]]
+                dpre = dpre * x + pre * tv[pos[j]]
+                pre *= x
+            tv[out + s] = dpre
+        else:
+            ay = adj[out + s]
+            ty = tadj[out + s] if second else 0.0
+            if ay == 0.0 and ty == 0.0:
+                continue
+            prod = val[out + s]
+            if not second and prod != 0.0 and math.isfinite(prod):
+                for j in range(j0, j1):
+                    adj[pos[j]] += ay * (prod / val[pos[j]])
+                continue
+            # zero-safe: others_j = prefix_j * suffix_j, with tangents for the second order
+            L = j1 - j0
+            suf = work[0 : L + 1]
+            dsuf = work[L + 1 : 2 * L + 2]
+            suf[L] = 1.0
+            dsuf[L] = 0.0
+            for i in range(L - 1, -1, -1):
+                x = val[pos[j0 + i]]
+                suf[i] = suf[i + 1] * x
+                dsuf[i] = (dsuf[i + 1] * x + suf[i + 1] * tv[pos[j0 + i]]) if second else 0.0
+            pre, dpre = 1.0, 0.0
+            for i in range(L):
+                pj = pos[j0 + i]
+                o = pre * suf[i + 1]
+                adj[pj] += ay * o
+                x = val[pj]
+                if second:
+                    tadj[pj] += ty * o + ay * (dpre * suf[i + 1] + pre * dsuf[i + 1])
+                    dpre = dpre * x + pre * tv[pj]
+                pre *= x
 
 
 @njit(**OPTS)
-def nll(ins, argv, ip, fp, val, pars, data, lgam):
-    return _fwd(ins, argv, ip, fp, val, pars, data, lgam, True)
+def _term(mode, ins_k, ip, fp, val, tv, adj, tadj, data, lgam, second):
+    op, out, b, f = ins_k[F_OP], ins_k[F_OUT], ins_k[F_IP], ins_k[F_FP]
+    m = ip[b]
+    didx = ip[b + 1 : b + 1 + m]
+    pos = ip[b + 1 + m : b + 1 + 2 * m]
+    if mode == 0:
+        t = 0.0
+        if op == OP_GAUSS:
+            for i in range(m):
+                r = data[didx[i]] - val[pos[i]]
+                t += 0.5 * r * r * fp[f + i]
+            t += fp[f + m]
+        else:
+            for i in range(m):
+                d = didx[i]
+                lam = val[pos[i]]
+                if op == OP_POISSON_AUX:
+                    lam *= fp[f + i]
+                nobs = data[d]
+                t += lam if nobs == 0.0 else lam - nobs * math.log(lam) + lgam[d]
+        val[out] = t
+        return t
+    if mode == 2:
+        for i in range(m):
+            x = val[pos[i]]
+            nobs = data[didx[i]]
+            if op == OP_POISSON:
+                g = 1.0 - nobs / x if nobs != 0.0 else 1.0
+                h = nobs / (x * x) if nobs != 0.0 else 0.0
+            elif op == OP_POISSON_AUX:
+                g = fp[f + i] - nobs / x if nobs != 0.0 else fp[f + i]
+                h = nobs / (x * x) if nobs != 0.0 else 0.0
+            else:
+                g = (x - nobs) * fp[f + i]
+                h = fp[f + i]
+            adj[pos[i]] += g
+            if second:
+                tadj[pos[i]] += h * tv[pos[i]]
+    return 0.0
+
+
+# -- sweeps -------------------------------------------------------------------------------------
+
+@njit(**OPTS)
+def _scratch(ins, ip):
+    """Scratch: 18 floats of basis values, then room for the longest segment's suffixes."""
+    longest = 0
+    for k in range(ins.shape[0]):
+        if ins[k, F_OP] == OP_SEGPROD:
+            b = ins[k, F_IP]
+            nseg = ins[k, F_SIZE]
+            for s in range(nseg):
+                longest = max(longest, ip[b + 2 + s] - ip[b + 1 + s])
+    return np.empty(18), np.empty(2 * longest + 2)
 
 
 @njit(**OPTS)
-def nll_grad(ins, argv, ip, fp, val, adj, pars, data, lgam, grad):
-    total = _fwd(ins, argv, ip, fp, val, pars, data, lgam, True)
-    adj[:] = 0.0
-    grad[:] = 0.0
-    _rev(ins, argv, ip, fp, val, adj, adj, adj, data, grad, grad, False)
+def _fwd(ins, ip, fp, val, pars, data, lgam, terms, scratch, work):
+    """Forward pass; returns the NLL (sum of the terms). terms=False: only the rates."""
+    total = 0.0
+    for k in range(ins.shape[0]):
+        row = ins[k]
+        op = row[F_OP]
+        if op == OP_PARAMS:
+            o = val[row[F_OUT] : row[F_OUT] + row[F_SIZE]]
+            for i in range(row[F_SIZE]):
+                o[i] = pars[i]
+        elif op == OP_INTERP:
+            _interp(_int(0), row, ip, fp, val, val, val, val, _bool(0), scratch)
+        elif op == OP_ADD or op == OP_MUL:
+            _nary(_int(0), row, ip, val, val, val, val, _bool(0))
+        elif op == OP_SEGSUM or op == OP_SEGPROD:
+            _segment(_int(0), row, ip, val, val, val, val, _bool(0), work)
+        elif terms:
+            total += _term(_int(0), row, ip, fp, val, val, val, val, data, lgam, _bool(0))
     return total
 
 
 @njit(**OPTS)
-def hvp(ins, argv, ip, fp, val, adj, tv, tadj, pars, vec, data, lgam, grad, hv):
+def _jvp(ins, ip, fp, val, tv, vec, scratch, work):
+    for k in range(ins.shape[0]):
+        row = ins[k]
+        op = row[F_OP]
+        if op == OP_PARAMS:
+            o = tv[row[F_OUT] : row[F_OUT] + row[F_SIZE]]
+            for i in range(row[F_SIZE]):
+                o[i] = vec[i]
+        elif op == OP_INTERP:
+            _interp(_int(1), row, ip, fp, val, tv, tv, tv, _bool(0), scratch)
+        elif op == OP_ADD or op == OP_MUL:
+            _nary(_int(1), row, ip, val, tv, tv, tv, _bool(0))
+        elif op == OP_SEGSUM or op == OP_SEGPROD:
+            _segment(_int(1), row, ip, val, tv, tv, tv, _bool(0), work)
+
+
+@njit(**OPTS)
+def _rev(ins, ip, fp, val, tv, adj, tadj, data, grad, hv, second, scratch, work):
+    """Reverse sweep; adj (and tadj) must be zero on entry. Gradient into grad, H.v into hv."""
+    for k in range(ins.shape[0] - 1, -1, -1):
+        row = ins[k]
+        op = row[F_OP]
+        if op == OP_PARAMS:
+            o = row[F_OUT]
+            for i in range(row[F_SIZE]):
+                grad[i] = adj[o + i]
+                if second:
+                    hv[i] = tadj[o + i]
+        elif op == OP_INTERP:
+            _interp(_int(2), row, ip, fp, val, tv, adj, tadj, second, scratch)
+        elif op == OP_ADD or op == OP_MUL:
+            _nary(_int(2), row, ip, val, tv, adj, tadj, second)
+        elif op == OP_SEGSUM or op == OP_SEGPROD:
+            _segment(_int(2), row, ip, val, tv, adj, tadj, second, work)
+        else:
+            _term(_int(2), row, ip, fp, val, tv, adj, tadj, data, data, second)
+
+
+# -- entry points ------------------------------------------------------------------------------
+
+@njit(**OPTS)
+def nll(ins, ip, fp, val, pars, data, lgam):
+    scratch, work = _scratch(ins, ip)
+    return _fwd(ins, ip, fp, val, pars, data, lgam, _bool(1), scratch, work)
+
+
+@njit(**OPTS)
+def nll_grad(ins, ip, fp, val, adj, pars, data, lgam, grad):
+    scratch, work = _scratch(ins, ip)
+    total = _fwd(ins, ip, fp, val, pars, data, lgam, _bool(1), scratch, work)
+    adj[:] = 0.0
+    _rev(ins, ip, fp, val, adj, adj, adj, data, grad, grad, _bool(0), scratch, work)
+    return total
+
+
+@njit(**OPTS)
+def hvp(ins, ip, fp, val, adj, tv, tadj, pars, vec, data, lgam, grad, hv):
     """NLL, gradient and the exact Hessian-vector product H.vec."""
-    total = _fwd(ins, argv, ip, fp, val, pars, data, lgam, True)
-    _jvp(ins, argv, ip, fp, val, tv, vec)
+    scratch, work = _scratch(ins, ip)
+    total = _fwd(ins, ip, fp, val, pars, data, lgam, _bool(1), scratch, work)
+    _jvp(ins, ip, fp, val, tv, vec, scratch, work)
     adj[:] = 0.0
     tadj[:] = 0.0
-    grad[:] = 0.0
-    hv[:] = 0.0
-    _rev(ins, argv, ip, fp, val, adj, tv, tadj, data, grad, hv, True)
+    _rev(ins, ip, fp, val, tv, adj, tadj, data, grad, hv, _bool(1), scratch, work)
     return total
 
 
-@njit(parallel=True, **OPTS)
-def hessian(ins, argv, ip, fp, val0, pars, data, lgam, columns, H):
-    """Exact Hessian columns for the parameter indices in `columns` (H[:, j]), in parallel."""
+@njit(**OPTS)
+def hessian_columns(ins, ip, fp, val0, pars, data, lgam, columns, H):
+    """Exact Hessian columns H[:, j] for j in columns (one forward pass, one HVP per column)."""
     npar = pars.shape[0]
-    nval = val0.shape[0]
+    scratch, work = _scratch(ins, ip)
     val = val0.copy()
-    _fwd(ins, argv, ip, fp, val, pars, data, lgam, True)
-    for c in prange(columns.shape[0]):
+    tv = np.zeros_like(val0)
+    adj = np.zeros_like(val0)
+    tadj = np.zeros_like(val0)
+    _fwd(ins, ip, fp, val, pars, data, lgam, _bool(1), scratch, work)
+    vec = np.zeros(npar)
+    grad = np.zeros(npar)
+    hv = np.zeros(npar)
+    for c in range(columns.shape[0]):
         j = columns[c]
-        vec = np.zeros(npar)
+        vec[:] = 0.0
         vec[j] = 1.0
-        tv = np.zeros(nval)
-        adj = np.zeros(nval)
-        tadj = np.zeros(nval)
-        grad = np.zeros(npar)
-        hv = np.zeros(npar)
-        _jvp(ins, argv, ip, fp, val, tv, vec)
-        _rev(ins, argv, ip, fp, val, adj, tv, tadj, data, grad, hv, True)
+        _jvp(ins, ip, fp, val, tv, vec, scratch, work)
+        adj[:] = 0.0
+        tadj[:] = 0.0
+        _rev(ins, ip, fp, val, tv, adj, tadj, data, grad, hv, _bool(1), scratch, work)
         for i in range(npar):
             H[i, j] = hv[i]
 
 
 @njit(**OPTS)
-def expected(ins, argv, ip, fp, val, pars, out):
+def expected(ins, ip, fp, val, pars, out):
     """Expected value of every data entry a term reads (main rates, constraint means)."""
-    _fwd(ins, argv, ip, fp, val, pars, out, out, False)
+    scratch, work = _scratch(ins, ip)
+    _fwd(ins, ip, fp, val, pars, out, out, _bool(0), scratch, work)
     for k in range(ins.shape[0]):
-        op = ins[k, F_OP]
+        row = ins[k]
+        op = row[F_OP]
         if op != OP_POISSON and op != OP_POISSON_AUX and op != OP_GAUSS:
             continue
-        src, step = _arg(argv, ins[k, F_ARG], 0)
-        b = ins[k, F_IP]
-        f = ins[k, F_FP]
-        for i in range(ins[k, F_NIP]):
-            x = val[src + i * step]
+        b, f = row[F_IP], row[F_FP]
+        m = ip[b]
+        for i in range(m):
+            x = val[ip[b + 1 + m + i]]
             if op == OP_POISSON_AUX:
-                x = x * fp[f + i]
-            out[ip[b + i]] = x
+                x *= fp[f + i]
+            out[ip[b + 1 + i]] = x

@@ -1,9 +1,16 @@
 """Packing a module into a flat program for the generic kernels: a model is data, a kernel is code.
 
-Every node becomes one instruction writing into a slice of one float buffer. An instruction is
-a row of `ins` (opcode, output slice, argument list, int and float payload slices, sub-code).
+Every computing node becomes one instruction writing a contiguous slot of one float buffer.
+Gathers, concatenations and parameter slices emit no instruction: they are *views*, lists of
+buffer positions that the consuming instruction reads through (so a gather feeding a segment
+product costs one indexed load, not a copy). Every instruction input is such a position list.
+
+Interpolation instructions group their entries by the parameter they read, so within a group
+alpha is one number: the region (inside the polynomial or outside) and the basis functions
+(alpha^k, code4p's alpha^2(15-10alpha^2+3alpha^4), ...) are computed once per group, and the
+per-entry work is a dot product with precomputed coefficients, the same loop for every code.
+
 Per-op lowering rules live in LOWER; a missing rule raises NotImplementedError naming the op.
-Interpolation coefficients are precomputed here, so kernels only evaluate polynomials and exps.
 """
 
 from __future__ import annotations
@@ -17,196 +24,225 @@ from tweed.ir.module import Module
 from tweed.ir.node import Node, topo_order
 from tweed.ir.ops import TERM_OPS, Op
 
-# opcodes shared with numba_kernels.py
-OP_CONST, OP_PARAM, OP_GATHER, OP_FACTOR, OP_SHIFT, OP_ADD, OP_MUL, OP_CONCAT = range(8)
-OP_SEGSUM, OP_SEGPROD, OP_POISSON, OP_GAUSS, OP_POISSON_AUX = range(8, 13)
+# opcodes (shared with numba_kernels.py)
+OP_PARAMS, OP_INTERP, OP_ADD, OP_MUL, OP_SEGSUM, OP_SEGPROD = range(6)
+OP_POISSON, OP_GAUSS, OP_POISSON_AUX = range(6, 9)
 
 # instruction fields
-F_OP, F_OUT, F_SIZE, F_ARG, F_NARG, F_IP, F_NIP, F_FP, F_NFP, F_CODE = range(10)
-N_FIELDS = 10
+F_OP, F_OUT, F_SIZE, F_IP, F_FP, F_CODE = range(6)
+N_FIELDS = 6
 
-# interpolation sub-codes
-CODES = {"0": 0, "1": 1, "2": 2, "4": 4, "4p": 5}
-FACTOR_WIDTH = {0: 2, 1: 2, 2: 4, 4: 8}  # floats per entry
-SHIFT_WIDTH = {0: 2, 2: 4, 4: 9, 5: 4}
+# interpolation codes: F* multiplicative (interp_factor), S* additive (interp_shift)
+F0, F1, F2, F4, S0, S2, S4, S4P = range(8)
+CODES = {
+    (Op.INTERP_FACTOR, "0"): F0, (Op.INTERP_FACTOR, "1"): F1, (Op.INTERP_FACTOR, "2"): F2,
+    (Op.INTERP_FACTOR, "4"): F4, (Op.INTERP_SHIFT, "0"): S0, (Op.INTERP_SHIFT, "2"): S2,
+    (Op.INTERP_SHIFT, "4"): S4, (Op.INTERP_SHIFT, "4p"): S4P,
+}
+# region kinds: value = c0 + sum_k C_k b_k(alpha)  (POLY)  or  s * exp(alpha L) + o  (EXP)
+UNUSED, POLY, EXP = 0, 1, 2
+DOWN, INSIDE, UP = 0, 1, 2
 
 
 @dataclass(frozen=True)
 class Program:
     ins: np.ndarray  # int64 [n_ins, N_FIELDS]
-    argv: np.ndarray  # int64 [2 * n_args]: (offset, size) of every argument value
-    ip: np.ndarray  # int64 pool
-    fp: np.ndarray  # float64 pool
-    val0: np.ndarray  # float64 buffer template (constants filled in)
+    ip: np.ndarray  # int64 pool: positions, offsets, headers
+    fp: np.ndarray  # float64 pool: coefficients, widths
+    val0: np.ndarray  # float64 value buffer template (constants filled in)
     n_params: int
     n_data: int
+    params_off: int  # where the parameter vector sits in the value buffer
 
     @property
     def arrays(self) -> tuple:
-        return (self.ins, self.argv, self.ip, self.fp, self.val0)
+        return (self.ins, self.ip, self.fp)
 
     @property
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in self.arrays)
+        return self.ins.nbytes + self.ip.nbytes + self.fp.nbytes + self.val0.nbytes
 
 
-def _factor_coeffs(code: int, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+# -- interpolation coefficients per region -----------------------------------------------------
+
+def _regions(code: int, lo, nom, hi):
+    """[(kind, arrays)] for DOWN, INSIDE, UP: POLY arrays are [c0, C_1..C_K], EXP [s, o, L]."""
+    n = lo.size
+    one, zero = np.ones(n), np.zeros(n)
     with np.errstate(divide="ignore", invalid="ignore"):
-        if code == 0:
-            c = np.stack([hi - 1.0, 1.0 - lo], axis=-1)
-        elif code == 1:
-            c = np.stack([np.log(hi), np.log(lo)], axis=-1)
-        elif code == 2:
-            a = 0.5 * (hi + lo) - 1.0
+        if code == F0:
+            return [(POLY, [one, 1.0 - lo]), (UNUSED, []), (POLY, [one, hi - 1.0])]
+        if code == F1:
+            return [(EXP, [one, zero, -np.log(lo)]), (UNUSED, []), (EXP, [one, zero, np.log(hi)])]
+        if code in (F2, S2):
+            base = one if code == F2 else zero
+            a = 0.5 * (hi + lo) - nom
             b = 0.5 * (hi - lo)
-            c = np.stack([a, b, hi - 1.0, lo - 1.0], axis=-1)
-        else:
-            c = np.concatenate(
-                [code4_coefficients(lo, hi), np.stack([np.log(hi), np.log(lo)], axis=-1)], axis=-1
-            )
-    return c
-
-
-def _shift_coeffs(code: int, lo, nom, hi) -> np.ndarray:
-    if code == 0:
-        return np.stack([hi - nom, nom - lo], axis=-1)
-    if code == 2:
-        a = 0.5 * (hi + lo) - nom
-        b = 0.5 * (hi - lo)
-        return np.stack([a, b, hi - nom, lo - nom], axis=-1)
-    if code == 5:
-        dp, dm = hi - nom, nom - lo
-        return np.stack([dp, dm, 0.5 * (dp + dm), 0.0625 * (dp - dm)], axis=-1)
-    # code 4 on ratios; a zero nominal shifts nothing (all coefficients zero)
-    ok = nom != 0
-    safe = np.where(ok, nom, 1.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        u, d = hi / safe, lo / safe
-        c = np.concatenate(
-            [nom[:, None], code4_coefficients(d, u), np.stack([np.log(u), np.log(d)], axis=-1)], axis=-1
-        )
-    c[~ok] = 0.0
-    return c
+            up_c0 = base + (hi - nom) - (b + 2 * a)
+            dn_c0 = base + (lo - nom) + (b - 2 * a)
+            return [(POLY, [dn_c0, b - 2 * a]), (POLY, [base, b, a]), (POLY, [up_c0, b + 2 * a])]
+        if code == F4:
+            return [(EXP, [one, zero, -np.log(lo)]), (POLY, [one, *code4_coefficients(lo, hi).T]),
+                    (EXP, [one, zero, np.log(hi)])]
+        if code == S0:
+            return [(POLY, [zero, nom - lo]), (UNUSED, []), (POLY, [zero, hi - nom])]
+        if code == S4P:
+            dp, dm = hi - nom, nom - lo
+            return [(POLY, [zero, dm]), (POLY, [zero, 0.5 * (dp + dm), 0.0625 * (dp - dm)]),
+                    (POLY, [zero, dp])]
+        if code == S4:
+            ok = nom != 0
+            safe = np.where(ok, nom, 1.0)
+            u, d = hi / safe, lo / safe
+            a = code4_coefficients(d, u) * nom[:, None]
+            lu = np.where(ok, np.log(np.where(ok, u, 1.0)), 0.0)
+            ld = np.where(ok, -np.log(np.where(ok, d, 1.0)), 0.0)
+            s = np.where(ok, nom, 0.0)
+            return [(EXP, [s, -s, ld]), (POLY, [zero, *np.where(ok[:, None], a, 0.0).T]),
+                    (EXP, [s, -s, lu])]
+    raise AssertionError(code)
 
 
 class _Packer:
     def __init__(self, module: Module):
         self.m = module
         self.rows: list[list[int]] = []
-        self.argv: list[int] = []
-        self.ip: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
-        self.fp: list[np.ndarray] = [np.zeros(0)]
+        self.ip: list[np.ndarray] = []
+        self.fp: list[np.ndarray] = []
         self.n_ip = 0
         self.n_fp = 0
         self.val: list[np.ndarray] = []
         self.n_val = 0
-        self.where: dict[int, tuple[int, int]] = {}
+        self.loc: dict[int, np.ndarray] = {}  # node id -> buffer positions of its elements
+        self.params_off = self._slot(np.zeros(module.n_params))
 
-    def _slot(self, node: Node, init: np.ndarray | None = None) -> int:
-        size = max(node.size, 1)
+    def _slot(self, init: np.ndarray) -> int:
         off = self.n_val
-        self.val.append(np.zeros(size) if init is None else np.broadcast_to(init, (size,)).astype(float))
-        self.n_val += size
-        self.where[id(node)] = (off, size)
+        self.val.append(np.asarray(init, dtype=float).ravel())
+        self.n_val += self.val[-1].size
         return off
 
-    def _ints(self, arr) -> tuple[int, int]:
+    def _ints(self, arr) -> int:
         arr = np.asarray(arr, dtype=np.int64).ravel()
         off = self.n_ip
         self.ip.append(arr)
         self.n_ip += arr.size
-        return off, arr.size
+        return off
 
-    def _floats(self, arr) -> tuple[int, int]:
+    def _floats(self, arr) -> int:
         arr = np.asarray(arr, dtype=float).ravel()
         off = self.n_fp
         self.fp.append(arr)
         self.n_fp += arr.size
-        return off, arr.size
+        return off
 
-    def emit(self, node: Node, opcode: int, *, ints=None, floats=None, code: int = 0, init=None):
-        out = self._slot(node, init)
-        arg0 = len(self.argv) // 2
-        for a in node.args:
-            self.argv.extend(self.where[id(a)])
-        ipo, nip = self._ints(ints) if ints is not None else (0, 0)
-        fpo, nfp = self._floats(floats) if floats is not None else (0, 0)
-        self.rows.append([opcode, out, max(node.size, 1), arg0, len(node.args), ipo, nip, fpo, nfp, code])
+    def positions(self, node: Node, n: int | None = None) -> np.ndarray:
+        pos = self.loc[id(node)]
+        if n is not None and pos.size != n:
+            pos = np.broadcast_to(pos, (n,)) if pos.size == 1 else pos
+        return np.ascontiguousarray(pos, dtype=np.int64)
+
+    def emit(self, node: Node, opcode: int, ints, floats=None, code: int = 0, size: int | None = None) -> int:
+        size = max(node.size, 1) if size is None else size
+        out = self._slot(np.zeros(size)) if node.op not in TERM_OPS else self._slot(np.zeros(1))
+        ipo = self._ints(ints)
+        fpo = self._floats(floats) if floats is not None else self.n_fp
+        self.rows.append([opcode, out, size, ipo, fpo, code])
+        self.loc[id(node)] = out + np.arange(size if node.op not in TERM_OPS else 1)
+        return out
 
     def program(self) -> Program:
-        ins = np.array(self.rows, dtype=np.int64).reshape(-1, N_FIELDS)
         return Program(
-            ins=ins,
-            argv=np.array(self.argv, dtype=np.int64),
-            ip=np.concatenate(self.ip).astype(np.int64),
-            fp=np.concatenate(self.fp).astype(float),
-            val0=np.concatenate(self.val) if self.val else np.zeros(0),
+            ins=np.array(self.rows, dtype=np.int64).reshape(-1, N_FIELDS),
+            ip=np.concatenate(self.ip + [np.zeros(1, np.int64)]).astype(np.int64),
+            fp=np.concatenate(self.fp + [np.zeros(1)]).astype(float),
+            val0=np.concatenate(self.val),
             n_params=self.m.n_params,
             n_data=self.m.data.array.size,
+            params_off=self.params_off,
         )
 
 
 def _lower_const(p: _Packer, n: Node):
-    p.emit(n, OP_CONST, init=n.attr("value").array)
+    arr = np.atleast_1d(n.attr("value").array)
+    p.loc[id(n)] = p._slot(arr) + np.arange(arr.size)
 
 
 def _lower_param(p: _Packer, n: Node):
-    start = p.m.offsets[n.attr("name")] + (n.attr("start") or 0)
-    p.emit(n, OP_PARAM, ints=[start])
+    start = p.params_off + p.m.offsets[n.attr("name")] + (n.attr("start") or 0)
+    p.loc[id(n)] = start + np.arange(max(n.size, 1))
 
 
 def _lower_params(p: _Packer, n: Node):
-    p.emit(n, OP_PARAM, ints=[0])
+    p.loc[id(n)] = p.params_off + np.arange(p.m.n_params)
 
 
 def _lower_gather(p: _Packer, n: Node):
-    p.emit(n, OP_GATHER, ints=n.attr("index").array)
+    p.loc[id(n)] = p.positions(n.args[0])[n.attr("index").array]
 
 
-def _lower_factor(p: _Packer, n: Node):
-    code = CODES[n.attr("code")]
+def _lower_concat(p: _Packer, n: Node):
+    p.loc[id(n)] = np.concatenate([p.positions(a) for a in n.args])
+
+
+def _lower_interp(p: _Packer, n: Node):
+    code = CODES[(n.op, n.attr("code"))]
     size = max(n.size, 1)
-    lo = np.broadcast_to(n.attr("lo").array, (size,)).astype(float)
-    hi = np.broadcast_to(n.attr("hi").array, (size,)).astype(float)
-    p.emit(n, OP_FACTOR, floats=_factor_coeffs(code, lo, hi), code=code)
+    alpha = p.positions(n.args[0], size)
+    keys = ("lo", "hi") if n.op is Op.INTERP_FACTOR else ("lo", "nom", "hi")
+    arrs = {k: np.broadcast_to(n.attr(k).array, (size,)).astype(float) for k in keys}
+    nom = arrs.get("nom", np.ones(size))
+    order = np.argsort(alpha, kind="stable")  # group the entries by the parameter they read
+    rank = np.empty(size, dtype=np.int64)
+    rank[order] = np.arange(size)
+    a_sorted = alpha[order]
+    starts = np.flatnonzero(np.r_[True, a_sorted[1:] != a_sorted[:-1]])
+    groups = np.r_[starts, size]
+    regions = _regions(code, arrs["lo"][order], nom[order], arrs["hi"][order])
+    header, blocks, fpos = [], [], 0
+    for kind, arrays in regions:
+        header += [kind, max(len(arrays) - 1, 0) if kind == POLY else 0, fpos]
+        for a in arrays:
+            blocks.append(a)
+            fpos += size
+    ints = [starts.size, *header, *a_sorted[starts], *groups]
+    out = p.emit(n, OP_INTERP, ints, floats=np.concatenate(blocks) if blocks else np.zeros(0),
+                 code=code, size=size)
+    p.loc[id(n)] = out + rank  # element i of the node sits at its sorted position
 
 
-def _lower_shift(p: _Packer, n: Node):
-    code = CODES[n.attr("code")]
-    size = max(n.size, 1)
-    lo, nom, hi = (np.broadcast_to(n.attr(k).array, (size,)).astype(float) for k in ("lo", "nom", "hi"))
-    p.emit(n, OP_SHIFT, floats=_shift_coeffs(code, lo, nom, hi), code=code)
-
-
-def _lower_simple(opcode: int):
+def _lower_nary(opcode: int):
     def rule(p: _Packer, n: Node):
-        p.emit(n, opcode)
+        size = max(n.size, 1)
+        pos = [p.positions(a, size) for a in n.args]
+        p.emit(n, opcode, [len(pos), *np.concatenate(pos)])
 
     return rule
 
 
 def _lower_segment(opcode: int):
     def rule(p: _Packer, n: Node):
-        p.emit(n, opcode, ints=n.attr("offsets").array)
+        off = n.attr("offsets").array
+        p.emit(n, opcode, [off.size - 1, *off, *p.positions(n.args[0])])
 
     return rule
 
 
-def _lower_poisson(p: _Packer, n: Node):
-    p.emit(n, OP_POISSON, ints=n.attr("index").array)
+def _lower_term(opcode: int):
+    def rule(p: _Packer, n: Node):
+        idx = n.attr("index").array
+        k = idx.size
+        pos = p.positions(n.args[0], k)
+        floats = None
+        if opcode == OP_GAUSS:
+            sigma = np.broadcast_to(n.attr("sigma").array, (k,)).astype(float)
+            const = float(np.sum(np.log(sigma)) + k * 0.5 * np.log(2 * np.pi))
+            floats = np.concatenate([1.0 / sigma**2, [const]])
+        elif opcode == OP_POISSON_AUX:
+            floats = np.broadcast_to(n.attr("tau").array, (k,)).astype(float)
+        p.emit(n, opcode, [k, *idx, *pos], floats=floats, size=1)
 
-
-def _lower_gauss(p: _Packer, n: Node):
-    k = n.attr("index").shape[0]
-    sigma = np.broadcast_to(n.attr("sigma").array, (k,)).astype(float)
-    const = float(np.sum(np.log(sigma)) + k * 0.5 * np.log(2 * np.pi))
-    p.emit(n, OP_GAUSS, ints=n.attr("index").array, floats=np.concatenate([1.0 / sigma**2, [const]]))
-
-
-def _lower_poisson_aux(p: _Packer, n: Node):
-    k = n.attr("index").shape[0]
-    tau = np.broadcast_to(n.attr("tau").array, (k,)).astype(float)
-    p.emit(n, OP_POISSON_AUX, ints=n.attr("index").array, floats=tau)
+    return rule
 
 
 LOWER = {
@@ -214,29 +250,29 @@ LOWER = {
     Op.PARAM: _lower_param,
     Op.PARAMS: _lower_params,
     Op.GATHER: _lower_gather,
-    Op.INTERP_FACTOR: _lower_factor,
-    Op.INTERP_SHIFT: _lower_shift,
-    Op.ADD: _lower_simple(OP_ADD),
-    Op.MUL: _lower_simple(OP_MUL),
-    Op.CONCAT: _lower_simple(OP_CONCAT),
+    Op.CONCAT: _lower_concat,
+    Op.INTERP_FACTOR: _lower_interp,
+    Op.INTERP_SHIFT: _lower_interp,
+    Op.ADD: _lower_nary(OP_ADD),
+    Op.MUL: _lower_nary(OP_MUL),
     Op.SEGMENT_SUM: _lower_segment(OP_SEGSUM),
     Op.SEGMENT_PROD: _lower_segment(OP_SEGPROD),
-    Op.POISSON: _lower_poisson,
-    Op.GAUSS: _lower_gauss,
-    Op.POISSON_AUX: _lower_poisson_aux,
+    Op.POISSON: _lower_term(OP_POISSON),
+    Op.GAUSS: _lower_term(OP_GAUSS),
+    Op.POISSON_AUX: _lower_term(OP_POISSON_AUX),
 }
 
 
 def pack(module: Module) -> Program:
-    """The module as a flat program; terms come last, in module order."""
+    """The module as a flat program; the parameter copy comes first, the terms last."""
     p = _Packer(module)
+    p.rows.append([OP_PARAMS, p.params_off, module.n_params, p._ints([0]), 0, 0])
     for node in topo_order(list(module.terms)):
         rule = LOWER.get(node.op)
         if rule is None:
             raise NotImplementedError(f"numba backend: no lowering rule for op {node.op.value}")
-        if node.op in TERM_OPS:
-            continue
-        rule(p, node)
+        if node.op not in TERM_OPS:
+            rule(p, node)
     for t in module.terms:
         LOWER[t.op](p, t)
     return p.program()

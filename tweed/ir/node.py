@@ -23,9 +23,16 @@ class Const:
     read-only. The printer lists a module's constants in a table and refers to them as @id.
     """
 
-    __slots__ = ("array", "digest", "__weakref__")
+    __slots__ = ("array", "digest", "_finite", "__weakref__")
 
     def __init__(self, array: Any, dtype: str | None = None):
+        self._finite = None
+        if dtype is None and type(array) is float:  # fast path: scalar factors (normsys lo/hi)
+            arr = np.array(array)
+            arr.setflags(write=False)
+            self.array = arr
+            self.digest = hashlib.sha256(b"<f8()" + arr.tobytes()).hexdigest()
+            return
         arr = np.array(array, dtype=dtype) if dtype else np.array(array)
         if arr.dtype.kind in "iub":
             arr = arr.astype(np.int64)
@@ -54,6 +61,13 @@ class Const:
     @property
     def is_int(self) -> bool:
         return self.array.dtype == np.int64
+
+    @property
+    def finite(self) -> bool:
+        """All values finite (computed once: constants are immutable)."""
+        if self._finite is None:
+            self._finite = bool(np.all(np.isfinite(self.array)))
+        return self._finite
 
     def __hash__(self) -> int:
         return hash(self.digest)

@@ -5,6 +5,7 @@ Runs after every pass (TWEED_VERIFY=0 turns it off). An error quotes the offendi
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 
 import numpy as np
@@ -24,7 +25,7 @@ def _float_const(node: Node, key: str) -> Const:
     c = node.attr(key)
     if not isinstance(c, Const) or c.is_int:
         _fail(node, f"attribute {key} must be a float constant")
-    if not np.all(np.isfinite(c.array)):
+    if not c.finite:
         _fail(node, f"attribute {key} has non-finite values")
     return c
 
@@ -142,8 +143,19 @@ def verify(m: Module) -> Module:
         if t.op not in TERM_OPS:
             raise IRError(f"term is not a likelihood term: `{format_node_inline(t)}`")
     for node in m.nodes():
+        if node.op not in MODULE_DEPENDENT and node in _VERIFIED:
+            continue
         for a in node.args:
             if a.op in TERM_OPS:
                 _fail(node, "a likelihood term is used as an argument")
         CHECKS[node.op](node, m)
+        if node.op not in MODULE_DEPENDENT:
+            _VERIFIED.add(node)
     return m
+
+
+# Checks of most ops depend only on the node (immutable), so a node verified once stays
+# verified; parameter reads and terms depend on the module's table and data and are always
+# checked.
+MODULE_DEPENDENT = frozenset({Op.PARAM, Op.PARAMS}) | TERM_OPS
+_VERIFIED: "weakref.WeakSet[Node]" = weakref.WeakSet()

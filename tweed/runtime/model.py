@@ -81,7 +81,8 @@ class CompiledModel:
     ir_text: str | None = None  # the optimised IR, for `tweed inspect --ir`
 
     def __post_init__(self):
-        self.data = np.ascontiguousarray(self.data, dtype=float)
+        # kernels are compiled for writable C arrays: a read-only one would compile again
+        self.data = np.require(self.data, float, ["C", "W"])
         self._lgam_cache = (self.data, gammaln(self.data + 1.0))
         self._kind, self._width = self.kernels.data_model()
 
@@ -119,7 +120,7 @@ class CompiledModel:
     def _data(self, data) -> tuple[np.ndarray, np.ndarray]:
         if data is None:
             return self._lgam_cache
-        data = np.ascontiguousarray(data, dtype=float)
+        data = np.require(data, float, ["C", "W"])
         if data.shape != self.data.shape:
             raise ValueError(f"data has {data.size} entries, the model expects {self.data.size}")
         if data is self._lgam_cache[0]:
@@ -127,7 +128,7 @@ class CompiledModel:
         return data, gammaln(data + 1.0)
 
     def _pars(self, pars) -> np.ndarray:
-        pars = np.ascontiguousarray(pars, dtype=float)
+        pars = np.require(pars, float, ["C", "W"])
         if pars.shape != (self.n_params,):
             raise ValueError(f"expected {self.n_params} parameters, got shape {pars.shape}")
         return pars

@@ -11,10 +11,12 @@ Preserves: the NLL at every point (up to floating-point summation order), the pa
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from tweed.compiler.passes import register
-from tweed.compiler.passes.rewrite import rewrite_module
+from tweed.compiler.passes.rewrite import applies_to, rewrite_module
 from tweed.ir import interpret
 from tweed.ir.module import Module
 from tweed.ir.node import Const, Node, _broadcast
@@ -37,11 +39,15 @@ def _filled(node: Node, value: float) -> Node:
     return const(np.full(node.shape, value))
 
 
+@applies_to(Op.INTERP_SHIFT)
 def identity_shift(node: Node, m: Module) -> Node | None:
     """A histosys whose up and down templates equal the nominal shifts nothing."""
     if node.op is not Op.INTERP_SHIFT:
         return None
-    lo, nom, hi = (node.attr(k).array for k in ("lo", "nom", "hi"))
+    lo, nom, hi = (node.attr(k) for k in ("lo", "nom", "hi"))
+    if lo.shape == nom.shape == hi.shape:  # equal content <=> equal digest
+        return _filled(node, 0.0) if lo == nom and hi == nom else None
+    lo, nom, hi = lo.array, nom.array, hi.array
     if np.array_equal(np.broadcast_to(lo, nom.shape), nom) and np.array_equal(
         np.broadcast_to(hi, nom.shape), nom
     ):
@@ -49,11 +55,15 @@ def identity_shift(node: Node, m: Module) -> Node | None:
     return None
 
 
+@applies_to(Op.INTERP_FACTOR)
 def identity_factor(node: Node, m: Module) -> Node | None:
     """A normsys with hi == lo == 1 is the factor 1 for every code."""
     if node.op is not Op.INTERP_FACTOR:
         return None
-    if np.all(node.attr("lo").array == 1.0) and np.all(node.attr("hi").array == 1.0):
+    lo, hi = node.attr("lo").array, node.attr("hi").array
+    if lo.shape == () and hi.shape == ():
+        return _filled(node, 1.0) if lo.item() == 1.0 and hi.item() == 1.0 else None
+    if np.all(lo == 1.0) and np.all(hi == 1.0):
         return _filled(node, 1.0)
     return None
 
@@ -69,14 +79,17 @@ def _drop_neutral(node: Node, neutral: float) -> Node | None:
     return keep[0] if len(keep) == 1 else Node(node.op, tuple(keep))
 
 
+@applies_to(Op.ADD)
 def drop_zero_terms(node: Node, m: Module) -> Node | None:
     return _drop_neutral(node, 0.0) if node.op is Op.ADD else None
 
 
+@applies_to(Op.MUL)
 def drop_unit_factors(node: Node, m: Module) -> Node | None:
     return _drop_neutral(node, 1.0) if node.op is Op.MUL else None
 
 
+@applies_to(Op.ADD, Op.MUL)
 def merge_constants(node: Node, m: Module) -> Node | None:
     """add/mul with two or more constant args: combine them into one (first position)."""
     if node.op not in (Op.ADD, Op.MUL):
@@ -90,13 +103,14 @@ def merge_constants(node: Node, m: Module) -> Node | None:
     return Node(node.op, (const(merged), *rest))
 
 
+@applies_to(*(op for op in Op if op not in TERM_OPS and op not in (Op.CONST, Op.PARAM, Op.PARAMS)))
 def evaluate_constant(node: Node, m: Module) -> Node | None:
     """Any non-term op whose args are all constants becomes a constant."""
     if node.op in TERM_OPS or node.op in (Op.CONST, Op.PARAM, Op.PARAMS) or not node.args:
         return None
     if not all(_is_const(a) for a in node.args):
         return None
-    vals = interpret.evaluate(m, np.zeros(m.n_params), nodes=[node])
+    vals = interpret.evaluate(m, np.zeros(0), nodes=[node])  # no parameter is read
     return const(np.asarray(vals[id(node)], dtype=float).reshape(node.shape))
 
 
@@ -104,6 +118,11 @@ RULES = (identity_shift, identity_factor, evaluate_constant, drop_zero_terms, dr
          merge_constants)
 
 
+# every rule depends on the node alone (constants are evaluated without parameters), so
+# results are remembered across modules: hash-consing makes unchanged samples the same nodes
+_MEMO: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
 @register("fold-constants")
 def fold_constants(module: Module) -> Module:
-    return rewrite_module(module, RULES)
+    return rewrite_module(module, RULES, memo=_MEMO)

@@ -14,12 +14,13 @@ import numpy as np
 
 from tweed.compiler.passes import register
 from tweed.compiler.passes.fold_constants import const
-from tweed.compiler.passes.rewrite import rewrite_module
+from tweed.compiler.passes.rewrite import applies_to, rewrite_module
 from tweed.ir.module import Module
 from tweed.ir.node import Node
 from tweed.ir.ops import Op
 
 
+@applies_to(Op.PARAM)
 def fixed_param(node: Node, m: Module) -> Node | None:
     if node.op is not Op.PARAM:
         return None

@@ -15,7 +15,7 @@ from dataclasses import replace
 import numpy as np
 
 from tweed.compiler.passes import register
-from tweed.compiler.passes.rewrite import rewrite_module
+from tweed.compiler.passes.rewrite import applies_to, rewrite_module
 from tweed.ir.module import Module
 from tweed.ir.node import Const, Node, topo_order
 from tweed.ir.ops import Op
@@ -61,6 +61,7 @@ def prune(module: Module) -> Module:
     remap[np.array(new_flat, dtype=np.int64)] = np.arange(len(new_flat))
     new_params_node = Node(Op.PARAMS, (), {"size": len(new_flat)})
 
+    @applies_to(Op.GATHER)
     def reindex(node: Node, m: Module) -> Node | None:
         if node.op is Op.GATHER and node.args[0].op is Op.PARAMS and node.args[0].attr("size") == module.n_params:
             return Node(Op.GATHER, (new_params_node,), {"index": Const(remap[node.attr("index").array])})

@@ -10,6 +10,7 @@ Patches (JSON Patch files) and patchsets are applied to the workspace document f
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,7 @@ from tweed.compiler.frontends.histfactory.patches import (
     apply_patches,
     load_patchset,
 )
-from tweed.compiler.frontends.histfactory.schema import validate
+from tweed.compiler.frontends.histfactory.schema import validate, validate_part
 from tweed.compiler.frontends.source import read_json
 from tweed.errors import InputError
 from tweed.ir.module import Module
@@ -60,6 +61,58 @@ def parse_workspace(doc: Any, source: str) -> ast.Workspace:
     return ast.parse(doc, source)
 
 
+# Workspaces known to be valid (by identity; strong references keep the ids meaningful).
+# A scan patches the same background-only document again and again: then only the parts a
+# patch adds need checking (validate_patched).
+_VALID: dict[int, Any] = {}
+_VALID_MAX = 4
+
+# JSON pointer shapes of patch targets whose value is one schema definition
+_PARTS = [
+    (re.compile(r"^/channels/(\d+|-)$"), "channel"),
+    (re.compile(r"^/channels/\d+/samples/(\d+|-)$"), "sample"),
+    (re.compile(r"^/channels/\d+/samples/\d+/modifiers/(\d+|-)$"), "modifier"),
+    (re.compile(r"^/channels/\d+/samples/\d+/data$"), "numbers"),
+    (re.compile(r"^/observations/(\d+|-)$"), "observation"),
+    (re.compile(r"^/measurements/\d+/config/parameters/(\d+|-)$"), "parameter"),
+]
+
+
+def _remember_valid(doc: Any) -> None:
+    _VALID[id(doc)] = doc
+    while len(_VALID) > _VALID_MAX:
+        _VALID.pop(next(iter(_VALID)))
+
+
+def _part_checks(patches: list[Patch]) -> list[tuple[Any, str, str]] | None:
+    """(value, definition, path) for every op, or None if some op needs a full validation."""
+    checks = []
+    for patch in patches:
+        for op in patch.ops:
+            if not isinstance(op, dict) or op.get("op") not in ("add", "replace"):
+                return None
+            path = op.get("path", "")
+            definition = next((d for rx, d in _PARTS if rx.match(path)), None)
+            if definition is None or "value" not in op:
+                return None
+            checks.append((op["value"], definition, path))
+    return checks
+
+
+def validate_patched(original: Any, patched: Any, patches: list[Patch], source: str, label: str) -> None:
+    """Validate a patched workspace: only the added parts when the original is known valid."""
+    checks = _part_checks(patches) if _VALID.get(id(original)) is original else None
+    try:
+        if checks is None:
+            validate(patched, "workspace", label)
+        else:
+            for value, definition, path in checks:
+                validate_part(value, definition, label, path)
+    except InputError:
+        validate(original, "workspace", source)  # whose fault is it?
+        raise
+
+
 def load(
     workspace: Any,
     patches: list[Any] | tuple[Any, ...] = (),
@@ -71,7 +124,6 @@ def load(
     """Read a workspace (path, "-", or dict), apply a patchset point and patch files, check it."""
     doc, source = _as_doc(workspace, "workspace")
     source = source_name or source
-    validate(doc, "workspace", source)
     applied: list[Patch] = []
     if patchset is not None:
         ps = patchset if isinstance(patchset, PatchSet) else load_patchset_file(patchset)
@@ -83,12 +135,14 @@ def load(
     elif patch_name is not None:
         raise InputError("--patch-name given without --patchset")
     applied.extend(p if isinstance(p, Patch) else read_patch(p) for p in patches)
-    if applied:
-        doc = apply_patches(doc, applied)
-        label = source + " + " + " + ".join(p.name or p.source for p in applied)
-        validate(doc, "workspace", label)
-        source = label
-    return HistFactorySpec(doc=doc, ast=ast.parse(doc, source), patches=tuple(applied))
+    if not applied:
+        validate(doc, "workspace", source)
+        _remember_valid(doc)
+        return HistFactorySpec(doc=doc, ast=ast.parse(doc, source), patches=())
+    patched = apply_patches(doc, applied)
+    label = source + " + " + " + ".join(p.name or p.source for p in applied)
+    validate_patched(doc, patched, applied, source, label)
+    return HistFactorySpec(doc=patched, ast=ast.parse(patched, label), patches=tuple(applied))
 
 
 def to_module(

@@ -45,6 +45,41 @@ def _fast(kind: str):
     return fastjsonschema.compile(schema, handlers={"tweed": handler}, use_formats=False)
 
 
+@lru_cache(maxsize=None)
+def _definition(name: str) -> dict:
+    """The workspace schema narrowed to one of its definitions (same $id, same definitions)."""
+    schema = dict(load_schema("histfactory", VERSION, "workspace.json"))
+    for key in ("properties", "required", "additionalProperties", "type", "title", "description"):
+        schema.pop(key, None)
+    schema.pop("$id", None)  # local refs only
+    schema["$ref"] = f"#/definitions/{name}"
+    return schema
+
+
+@lru_cache(maxsize=None)
+def _fast_definition(name: str):
+    return fastjsonschema.compile(_definition(name), use_formats=False)
+
+
+def validate_part(value: Any, definition: str, source: str, where: str) -> None:
+    """Validate one part of a workspace (a sample, a channel, ...) located at `where`."""
+    try:
+        _fast_definition(definition)(value)
+        return
+    except fastjsonschema.JsonSchemaException:
+        pass
+    schema = _definition(definition)
+    cls = jsonschema.validators.validator_for(schema)
+    error = best_match(cls(schema).iter_errors(value))
+    if error is None:  # the two validators disagree; trust the thorough one
+        return
+    raise InputError(
+        f"does not match the HistFactory workspace schema {VERSION}: {_short(error.message)}",
+        source=source,
+        location=where + pointer(error.absolute_path).rstrip("/"),
+    )
+
+
 def _short(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
