@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from tweed.codegen import numba_kernels as K
+from tweed.codegen import numba_minimize as M
 from tweed.config import threads
 from tweed.codegen.pack import F_FP, F_IP, F_OP, OP_GAUSS, OP_POISSON, OP_POISSON_AUX, Program, pack
 from tweed.ir.module import Module
@@ -69,6 +70,33 @@ class NumbaKernels:
         else:
             list(_pool().map(lambda c: K.hessian_columns(*args, c, H), chunks))
         return H
+
+    def minimize(self, full, free, y0, lo, hi, B0, data, lgam, gtol, maxiter):
+        """Bounded quasi-Newton minimisation in compiled code (see numba_minimize).
+
+        Returns (y, f, status, iterations, evaluations, projected-gradient norm)."""
+        y = np.empty(free.size)
+        f, st, it, nfev, pg = M.minimize(*self._arr, self._val, self._adj,
+                                         np.require(full, float, ["C", "W"]).copy(),
+                                         np.asarray(free, dtype=np.int64), np.ascontiguousarray(y0, float),
+                                         np.ascontiguousarray(lo, float), np.ascontiguousarray(hi, float),
+                                         np.ascontiguousarray(B0, float), data, lgam, float(gtol),
+                                         int(maxiter), y)
+        return y, f, int(st), int(it), int(nfev), float(pg)
+
+    def minimize_batch(self, fulls, free, Y0, lo, hi, B0, datas, lgams, gtol, maxiter):
+        """minimize() over many datasets at once, in parallel (toys)."""
+        m = Y0.shape[0]
+        Y = np.empty_like(Y0)
+        f = np.empty(m)
+        st = np.empty(m, dtype=np.int64)
+        nfev = np.empty(m, dtype=np.int64)
+        M.minimize_batch(*self._arr, self.program.val0, np.require(fulls, float, ["C", "W"]),
+                         np.asarray(free, dtype=np.int64), np.require(Y0, float, ["C", "W"]),
+                         np.ascontiguousarray(lo, float), np.ascontiguousarray(hi, float),
+                         np.ascontiguousarray(B0, float), np.require(datas, float, ["C", "W"]),
+                         np.require(lgams, float, ["C", "W"]), float(gtol), int(maxiter), Y, f, st, nfev)
+        return Y, f, st, nfev
 
     def expected(self, pars) -> np.ndarray:
         out = np.full(self.program.n_data, np.nan)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tweed.errors import FitError
-from tweed.runtime.minimize import OK, inverse_hessian_guess, minimize_bounded
+from tweed.runtime.minimize import OK, MinimizeResult, inverse_hessian_guess, minimize_bounded
 
 GTOL = 1e-7  # projected gradient x natural width: NLL changes ~ GTOL^2 remain
 RETRIES = 2  # restarts with the exact Hessian at the end point when a fit does not converge
@@ -84,6 +84,26 @@ def _inverse_hessian_guess(model, free: np.ndarray) -> np.ndarray:
     return cache[key]
 
 
+STATUS = {0: OK, 1: "max-iterations", 2: "nan", 3: "stalled"}
+MESSAGES = {0: "converged", 1: "no convergence in the iteration limit",
+            2: "the NLL is not finite at the start point", 3: "the line search cannot decrease the NLL"}
+
+
+def _minimize(model, data, x, free, lo, hi, B0, fg, y0=None):
+    """The compiled minimiser when the backend has one, else the Python reference."""
+    y0 = x[free] if y0 is None else y0
+    kernels = model.kernels
+    if getattr(kernels, "minimize", None) is None or not USE_COMPILED:
+        return minimize_bounded(fg, y0, lo, hi, B0, gtol=GTOL)
+    d, lg = model._data(data)
+    y, f, st, it, nfev, pg = kernels.minimize(x, free, y0, lo, hi, B0, d, lg, GTOL, MAXITER)
+    return MinimizeResult(y, f, None, STATUS[st], MESSAGES[st] if st else "converged", it, nfev, pg)
+
+
+USE_COMPILED = True  # False: always the Python minimiser (tests compare the two)
+MAXITER = 2000
+
+
 def fit(
     model,
     data=None,
@@ -117,17 +137,15 @@ def fit(
         )
     free = np.flatnonzero(~fixed)
     full = x.copy()
-    nfev = 0
 
     def fg(y):
-        nonlocal nfev
-        nfev += 1
         full[free] = y
         f, g = model.nll_and_grad(full, data)
         return f, g[free]
 
     B0 = _inverse_hessian_guess(model, free)
-    res = minimize_bounded(fg, x[free], lo_all[free], hi_all[free], B0, gtol=GTOL)
+    res = _minimize(model, data, x, free, lo_all[free], hi_all[free], B0, fg)
+    evaluations = res.nfev
     for _ in range(RETRIES):
         if res.status == OK or not np.isfinite(res.f):
             break
@@ -135,7 +153,10 @@ def fit(
         full[free] = res.x
         with np.errstate(all="ignore"):
             H = model.hessian(full, data, free_only=True)[np.ix_(free, free)]
-        res = minimize_bounded(fg, res.x, lo_all[free], hi_all[free], inverse_hessian_guess(H), gtol=GTOL)
+        full[:] = x
+        res = _minimize(model, data, full, free, lo_all[free], hi_all[free], inverse_hessian_guess(H),
+                        fg, y0=res.x)
+        evaluations += res.nfev
     best = x.copy()
     best[free] = res.x
     names = model.par_names
@@ -144,7 +165,7 @@ def fit(
           if min(res.x[i] - lo_all[free[i]], hi_all[free[i]] - res.x[i]) <= 1e-6 * width[i]]
     out = FitResult(
         bestfit=best, twice_nll=2.0 * float(res.f), status=res.status, message=res.message,
-        par_names=names, fixed=fixed, grad_norm=res.pgrad, nfev=nfev, at_bounds=at,
+        par_names=names, fixed=fixed, grad_norm=res.pgrad, nfev=evaluations, at_bounds=at,
     )
     if hessian and out.success:
         _add_uncertainties(model, out, data, free)

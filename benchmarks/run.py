@@ -1,0 +1,281 @@
+"""Tweed side by side with pyhf 0.7.6 (numpy+scipy, jax+scipy with jit) and NextStat.
+
+    python benchmarks/run.py --out docs/performance.md [--cases 1lbb,stau] [--tools ...] [--reps 5]
+
+Every (tool, model) pair runs in its own process (benchmarks/worker.py), so peak RSS is that
+tool's. Medians over repeated runs; ratios are other tool / Tweed. Each row is checked for
+agreement (NLL at the initial point, best-fit twice NLL, CLs, limits) and a disagreement is
+printed loudly and marked in the table. pyhf and NextStat are benchmark-only dependencies
+(pip install pyhf==0.7.6 jax jaxlib nextstat), never dependencies of tweed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.cases import CASES, CORPUS, by_key, load_json, paths, workspace_and_patches  # noqa: E402
+
+TOOLS = ["tweed", "pyhf-numpy", "pyhf-jax", "nextstat"]
+METRICS = [("build", "model build from JSON"), ("nll", "NLL"), ("nll_grad", "NLL + gradient"),
+           ("fit", "MLE fit"), ("hypotest", "asymptotic hypotest (+ band)"),
+           ("limit", "upper limit (obs + band)")]
+LOUD = []
+
+
+# pyhf's numpy backend minimises with finite-difference gradients: a fit of several hundred
+# parameters takes hours (../shared/reference/README.md), so only build and NLL are timed there
+EVAL_ONLY = {("pyhf-numpy", "trilepton"), ("pyhf-numpy", "generated")}
+
+
+def run_worker(tool, case, reps, budget, skip_limit, timeout):
+    cmd = [sys.executable, "-m", "benchmarks.worker", tool, case, "--reps", str(reps), "--budget", str(budget)]
+    if skip_limit:
+        cmd.append("--skip-limit")
+    if (tool, case) in EVAL_ONLY:
+        cmd.append("--eval-only")
+    t0 = time.perf_counter()
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timeout after {timeout} s"}
+    if p.returncode != 0:
+        return {"error": (p.stderr.strip().splitlines() or ["failed"])[-1][:200]}
+    out = json.loads(p.stdout.strip().splitlines()[-1])
+    out["wall"] = time.perf_counter() - t0
+    return out
+
+
+def fmt_time(t):
+    if t is None:
+        return "-"
+    if t < 1e-3:
+        return f"{t * 1e6:.1f} us"
+    if t < 1:
+        return f"{t * 1e3:.1f} ms"
+    return f"{t:.2f} s"
+
+
+def disagree(msg):
+    line = f"DISAGREEMENT: {msg}"
+    LOUD.append(line)
+    print("!" * 80, file=sys.stderr)
+    print(line, file=sys.stderr)
+    print("!" * 80, file=sys.stderr)
+
+
+def check_agreement(case, results):
+    t = results.get("tweed", {})
+    if "error" in t or not t:
+        return
+    for tool, r in results.items():
+        if tool == "tweed" or "error" in r:
+            continue
+        if abs(r["nll_value"] - t["nll_value"]) > 1e-8 * abs(t["nll_value"]):
+            disagree(f"{case}: NLL at init, tweed {t['nll_value']!r} vs {tool} {r['nll_value']!r}")
+        if t["fit_twice_nll"] > r["fit_twice_nll"] + 1e-4:
+            disagree(f"{case}: best-fit twice NLL, tweed {t['fit_twice_nll']:.6f} above {tool} {r['fit_twice_nll']:.6f}")
+        if "CLs_obs" in t and r.get("CLs_obs") is not None and abs(t["CLs_obs"] - r["CLs_obs"]) > 1e-3:
+            disagree(f"{case}: CLs_obs, tweed {t['CLs_obs']:.6f} vs {tool} {r['CLs_obs']:.6f}")
+        if "limit_obs" in t and r.get("limit_obs") is not None and abs(t["limit_obs"] / r["limit_obs"] - 1) > 0.01:
+            disagree(f"{case}: observed limit, tweed {t['limit_obs']:.4f} vs {tool} {r['limit_obs']:.4f}")
+
+
+def whole_process(case_key, reps):
+    """`tweed cls WS -p PATCH` vs `pyhf cls WS -p PATCH`, warm and cold numba cache."""
+    case = by_key(case_key)
+    ws, patch_files = paths(case)
+    args = [str(ws)] + [a for p in patch_files for a in ("-p", str(p))]
+    bindir = Path(sys.executable).parent
+    tweed_cmd = [str(bindir / "tweed"), "cls", *args]
+    pyhf_cmd = [str(bindir / "pyhf"), "cls", *args]
+
+    def timed(cmd, env=None):
+        t0 = time.perf_counter()
+        p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        dt = time.perf_counter() - t0
+        value = json.loads(p.stdout)["CLs_obs"] if p.returncode == 0 else None
+        return dt, value
+
+    cold_dir = tempfile.mkdtemp(prefix="tweed-cold-")
+    env = dict(os.environ, NUMBA_CACHE_DIR=cold_dir)
+    cold, v_cold = timed(tweed_cmd, env)
+    shutil.rmtree(cold_dir, ignore_errors=True)
+    timed(tweed_cmd)  # make sure the default cache is warm
+    warm = [timed(tweed_cmd) for _ in range(reps)]
+    pyhf = [timed(pyhf_cmd) for _ in range(max(1, reps // 2))]
+    out = {"tweed_warm": statistics.median(t for t, _ in warm), "tweed_cold": cold,
+           "pyhf": statistics.median(t for t, _ in pyhf), "tweed_cls": warm[0][1], "pyhf_cls": pyhf[0][1]}
+    if out["tweed_cls"] is None or out["pyhf_cls"] is None or abs(out["tweed_cls"] - out["pyhf_cls"]) > 1e-3:
+        disagree(f"{case_key} whole process: tweed cls {out['tweed_cls']} vs pyhf cls {out['pyhf_cls']}")
+    return out
+
+
+def scan_1lbb(workers=None):
+    ws = CORPUS / "SUSY-2019-08_1Lbb" / "BkgOnly.json"
+    ps = CORPUS / "SUSY-2019-08_1Lbb" / "patchset.json.gz"
+    out = Path(tempfile.mkdtemp(prefix="tweed-scan-")) / "scan.jsonl"
+    cmd = [str(Path(sys.executable).parent / "tweed"), "scan", str(ws), str(ps), "-o", str(out), "--no-progress"]
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    dt = time.perf_counter() - t0
+    lines = [json.loads(l) for l in out.read_text().splitlines()] if out.exists() else []
+    ok = sum(1 for l in lines if l.get("status") == "ok")
+    return {"seconds": dt, "points": len(lines), "ok": ok, "returncode": p.returncode}
+
+
+def modifier_instances(case_key):
+    ws, patches = workspace_and_patches(by_key(case_key))
+    n = sum(len(s["modifiers"]) for c in ws["channels"] for s in c["samples"])
+    for p in patches:
+        for op in p:
+            if op.get("op") == "add" and isinstance(op.get("value"), dict):
+                n += len(op["value"].get("modifiers", []))
+    return n
+
+
+def markdown(all_results, extra, args) -> str:
+    L = ["# Performance", "",
+         f"Generated by `python benchmarks/run.py --out docs/performance.md` on {date.today().isoformat()}",
+         f"({platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}).",
+         "Medians over repeated runs in one run of the script; ratio = other tool's time / Tweed's",
+         "(> 1: Tweed is faster). Every (tool, model) pair ran in its own process; peak RSS is that",
+         "process's maximum resident memory. pyhf 0.7.6 numpy+scipy (default SLSQP; no gradient on",
+         "numpy), pyhf 0.7.6 jax+scipy (jitted value-and-grad objective, x64), NextStat (PyPI",
+         "`nextstat`; its `hypotest` returns CLs_obs only). Tweed's fit and hypotest times are for a",
+         "model fresh from the build (its one-off initial Hessian included).", ""]
+    if LOUD:
+        L += ["**Disagreements found in this run:**", ""] + [f"* {x}" for x in LOUD] + [""]
+    else:
+        L += ["All rows agree: NLL at the initial point (1e-8 relative), best-fit twice-NLL (Tweed's",
+              "never above another tool's by more than 1e-4), CLs_obs (1e-3), observed limits (1%).", ""]
+    for case in CASES:
+        res = all_results.get(case.key)
+        if not res:
+            continue
+        L += [f"## {case.title}", ""]
+        tools = [t for t in TOOLS if t in res]
+        L.append("| metric | " + " | ".join(tools) + " | " + " | ".join(f"{t}/tweed" for t in tools if t != "tweed") + " |")
+        L.append("|---" * (1 + len(tools) + len(tools) - 1) + "|")
+        for key, label in METRICS:
+            row = [label]
+            tw = res.get("tweed", {}).get(key)
+            for t in tools:
+                r = res[t]
+                row.append("error" if "error" in r else fmt_time(r.get(key)))
+            for t in tools:
+                if t == "tweed":
+                    continue
+                v = res[t].get(key) if "error" not in res[t] else None
+                row.append(f"{v / tw:.1f}x" if v and tw else "-")
+            if any(c not in ("-", label) for c in row[1:]):
+                L.append("| " + " | ".join(row) + " |")
+        rss = ["peak RSS"] + [f"{res[t].get('peak_rss_mb', 0):.0f} MB" if "error" not in res[t] else "-" for t in tools]
+        rss += [f"{res[t]['peak_rss_mb'] / res['tweed']['peak_rss_mb']:.2f}x" if "error" not in res[t] and "error" not in res["tweed"] else "-"
+                for t in tools if t != "tweed"]
+        L.append("| " + " | ".join(rss) + " |")
+        errs = [f"{t}: {res[t]['error']}" for t in tools if "error" in res[t]]
+        errs += [f"{t}: build and NLL only (fits with numerical gradients take hours)" for t in tools
+                 if res[t].get("note") == "eval only"]
+        errs += [f"{t} upper limit: {res[t]['limit_error']}" for t in tools if "limit_error" in res[t]]
+        if errs:
+            L += ["", "Errors: " + "; ".join(errs)]
+        L.append("")
+    if "whole" in extra:
+        L += ["## Whole process: `tweed cls WS -p PATCH` vs `pyhf cls WS -p PATCH`", "",
+              "| model | tweed (warm cache) | tweed (cold cache) | pyhf cls | warm/pyhf | cold/pyhf |",
+              "|---|---:|---:|---:|---:|---:|"]
+        for k, w in extra["whole"].items():
+            L.append(f"| {k} | {w['tweed_warm']:.2f} s | {w['tweed_cold']:.2f} s | {w['pyhf']:.2f} s | "
+                     f"{w['tweed_warm'] / w['pyhf']:.2f} | {w['tweed_cold'] / w['pyhf']:.2f} |")
+        L += ["", "Cold: an empty NUMBA_CACHE_DIR, so the kernels are compiled in that run.", ""]
+    if "scan" in extra:
+        s = extra["scan"]
+        L += ["## Patchset scan", "",
+              f"`tweed scan BkgOnly.json patchset.json.gz` over the official 1Lbb patchset: "
+              f"{s['points']} points ({s['ok']} ok) in {s['seconds']:.1f} s on a local dask cluster "
+              f"({os.cpu_count()} workers), patchset read gzip-compressed. Every point is computed by the code "
+              "path of a single-point `tweed cls` (tests/scan/test_scan.py checks they agree to the last digit).", ""]
+    if "hw" in extra:
+        h = extra["hw"]
+        L += ["## How close to the hardware (1Lbb NLL + gradient)", "",
+              f"* packed model data: {h['program_bytes'] / 1e3:.0f} kB (int pool {h['ip_bytes'] / 1e3:.0f} kB, "
+              f"float pool {h['fp_bytes'] / 1e3:.0f} kB, value buffer {h['val_bytes'] / 1e3:.0f} kB), "
+              f"{h['n_instructions']} instructions;",
+              f"* one NLL + gradient reads the pools twice (forward and reverse) and the value/adjoint buffers "
+              f"about four times: ~{h['bytes_touched'] / 1e6:.2f} MB per call, {h['gbps']:.1f} GB/s at "
+              f"{fmt_time(h['time'])} per call;",
+              f"* {h['instances']} modifier instances in the workspace: {h['ns_per_instance']:.1f} ns per instance "
+              "per value-and-gradient.", "",
+              "What bounds it: the data (under 1 MB) stay in L2, so bandwidth is not the limit (L2 delivers tens of",
+              "GB/s per core). The time goes to indexed loads and stores (gathers of entries into per-sample products",
+              "and per-bin sums, scatters of adjoints back), which do not vectorise on this CPU, and to short",
+              "per-parameter groups (~45 entries) whose vector loops pay their prologue each time. A dense SIMD",
+              "evaluation of the same arithmetic (~25 flops per entry) would take about a third of the time; the",
+              "gap is the sparse structure of HistFactory models.", ""]
+    L += ["## Reproduce", "", "```bash",
+          "pip install -e . pyhf==0.7.6 jax jaxlib nextstat jsonpatch",
+          "python benchmarks/run.py --out docs/performance.md", "```", ""]
+    return "\n".join(L)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--cases", default=",".join(c.key for c in CASES))
+    ap.add_argument("--tools", default=",".join(TOOLS))
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--budget", type=float, default=90.0)
+    ap.add_argument("--timeout", type=float, default=1500.0)
+    ap.add_argument("--no-whole", action="store_true")
+    ap.add_argument("--no-scan", action="store_true")
+    ap.add_argument("--json", default=None, help="also dump raw results here")
+    args = ap.parse_args(argv)
+    all_results, extra = {}, {}
+    for key in args.cases.split(","):
+        res = {}
+        for tool in args.tools.split(","):
+            case = by_key(key)
+            slow = tool in ("pyhf-numpy", "nextstat") and key in ("1lbb", "generated", "trilepton")
+            print(f"[{key}] {tool} ...", file=sys.stderr, flush=True)
+            res[tool] = run_worker(tool, key, 1 if slow else args.reps, args.budget,
+                                   skip_limit=case.fit_only or (slow and key == "generated"), timeout=args.timeout)
+            print(f"[{key}] {tool}: {json.dumps({k: v for k, v in res[tool].items() if not isinstance(v, list)})}",
+                  file=sys.stderr, flush=True)
+        check_agreement(key, res)
+        all_results[key] = res
+    if "1lbb" in all_results and "error" not in all_results["1lbb"].get("tweed", {"error": 1}):
+        t = all_results["1lbb"]["tweed"]
+        inst = modifier_instances("1lbb")
+        touched = 2 * (t["ip_bytes"] + t["fp_bytes"]) + 4 * t["val_bytes"]
+        extra["hw"] = dict(t, instances=inst, bytes_touched=touched, time=t["nll_grad"],
+                           gbps=touched / t["nll_grad"] / 1e9, ns_per_instance=t["nll_grad"] / inst * 1e9)
+    if not args.no_whole:
+        extra["whole"] = {k: whole_process(k, 3) for k in ("1lbb", "stau", "sbottom") if k in all_results}
+    if not args.no_scan:
+        extra["scan"] = scan_1lbb()
+    text = markdown(all_results, extra, args)
+    if args.out:
+        Path(args.out).write_text(text)
+    else:
+        print(text)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"results": all_results, "extra": extra}, indent=1))
+    return 1 if LOUD else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,242 @@
+"""The bounded quasi-Newton minimiser of runtime/minimize.py, compiled with numba so that a fit
+never returns to Python between evaluations, and a batch of fits (toys) runs in parallel.
+
+Same algorithm: projected BFGS with an Armijo line search that backs off from non-finite
+values, the Schur-complement reduced inverse Hessian when bounds are active, snapping to
+bounds, stall detection. Status codes: 0 ok, 1 max iterations, 2 not finite, 3 stalled.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from tweed.codegen.numba_kernels import _bool, _fwd, _rev, _scratch
+
+OPTS = dict(cache=True, nogil=True, error_model="numpy")
+OK, MAXITER, NAN, STALLED = 0, 1, 2, 3
+
+
+@njit(**OPTS)
+def _eval(ins, ip, fp, val, adj, full, free, y, data, lgam, scratch, work, gfull, g):
+    for i in range(free.shape[0]):
+        full[free[i]] = y[i]
+    f = _fwd(ins, ip, fp, val, full, data, lgam, _bool(1), scratch, work)
+    adj[:] = 0.0
+    _rev(ins, ip, fp, val, adj, adj, adj, data, gfull, gfull, _bool(0), scratch, work)
+    for i in range(free.shape[0]):
+        g[i] = gfull[free[i]]
+    return f
+
+
+@njit(**OPTS)
+def _snap(x, lo, hi, width):
+    for i in range(x.shape[0]):
+        if x[i] < lo[i]:
+            x[i] = lo[i]
+        if x[i] > hi[i]:
+            x[i] = hi[i]
+        hair = 1e-9 * width[i]
+        if x[i] - lo[i] <= hair:
+            x[i] = lo[i]
+        if hi[i] - x[i] <= hair:
+            x[i] = hi[i]
+
+
+@njit(**OPTS)
+def _pgnorm(x, g, lo, hi, width):
+    m = 0.0
+    for i in range(x.shape[0]):
+        gi = g[i]
+        if (x[i] <= lo[i] and gi > 0.0) or (x[i] >= hi[i] and gi < 0.0):
+            gi = 0.0
+        m = max(m, abs(gi) * width[i])
+    return m
+
+
+@njit(**OPTS)
+def _direction(B, g, x, lo, hi, d):
+    """d = -(reduced inverse Hessian) g on the variables not held at a bound; 0 on the others."""
+    n = x.shape[0]
+    act = np.zeros(n, dtype=np.bool_)
+    na = 0
+    for i in range(n):
+        if (x[i] <= lo[i] and g[i] > 0.0) or (x[i] >= hi[i] and g[i] < 0.0):
+            act[i] = True
+            na += 1
+    for i in range(n):
+        if act[i]:
+            d[i] = 0.0
+            continue
+        s = 0.0
+        for j in range(n):
+            if not act[j]:
+                s += B[i, j] * g[j]
+        d[i] = -s
+    if na == 0:
+        return
+    A = np.empty(na, dtype=np.int64)
+    k = 0
+    for i in range(n):
+        if act[i]:
+            A[k] = i
+            k += 1
+    # Schur complement: d_F += B_FA (B_AA^-1 (B_AF g_F))
+    u = np.zeros(na)
+    for a in range(na):
+        s = 0.0
+        for j in range(n):
+            if not act[j]:
+                s += B[A[a], j] * g[j]
+        u[a] = s
+    Baa = np.empty((na, na))
+    for a in range(na):
+        for b in range(na):
+            Baa[a, b] = B[A[a], A[b]]
+    v = np.linalg.solve(Baa, u)
+    for i in range(n):
+        if not act[i]:
+            s = 0.0
+            for a in range(na):
+                s += B[i, A[a]] * v[a]
+            d[i] += s
+
+
+@njit(**OPTS)
+def minimize(ins, ip, fp, val, adj, full, free, y0, lo, hi, B0, data, lgam, gtol, maxiter, y_out):
+    """Minimise the NLL over the parameters `free` (indices into `full`, whose other entries
+    stay fixed). Returns (f, status, iterations, evaluations, projected-gradient norm)."""
+    n = free.shape[0]
+    scratch, work = _scratch(ins, ip)
+    gfull = np.zeros(full.shape[0])
+    width = np.empty(n)
+    for i in range(n):
+        width[i] = math.sqrt(max(B0[i, i], 1e-300))
+    x = y0.copy()
+    _snap(x, lo, hi, width)
+    g = np.empty(n)
+    f = _eval(ins, ip, fp, val, adj, full, free, x, data, lgam, scratch, work, gfull, g)
+    nfev = 1
+    finite = math.isfinite(f)
+    for i in range(n):
+        finite = finite and math.isfinite(g[i])
+    if not finite:
+        y_out[:] = x
+        return f, NAN, 0, nfev, np.inf
+    B = B0.copy()
+    d = np.empty(n)
+    xn = np.empty(n)
+    gn = np.empty(n)
+    s = np.empty(n)
+    yv = np.empty(n)
+    By = np.empty(n)
+    status = MAXITER
+    stalls = 0
+    it = 0
+    pgn = _pgnorm(x, g, lo, hi, width)
+    for it in range(1, maxiter + 1):
+        pgn = _pgnorm(x, g, lo, hi, width)
+        if pgn <= gtol:
+            status = OK
+            break
+        _direction(B, g, x, lo, hi, d)
+        slope = 0.0
+        for i in range(n):
+            slope += g[i] * d[i]
+        if not slope < 0.0:
+            B[:, :] = B0
+            _direction(B, g, x, lo, hi, d)
+            slope = 0.0
+            for i in range(n):
+                slope += g[i] * d[i]
+            if not slope < 0.0:
+                for i in range(n):
+                    gi = g[i]
+                    if (x[i] <= lo[i] and gi > 0.0) or (x[i] >= hi[i] and gi < 0.0):
+                        gi = 0.0
+                    d[i] = -gi * width[i] * width[i]
+                slope = 0.0
+                for i in range(n):
+                    slope += g[i] * d[i]
+        t = 1.0
+        accepted = False
+        fn = np.inf
+        for _ in range(60):
+            for i in range(n):
+                xn[i] = x[i] + t * d[i]
+            _snap(xn, lo, hi, width)
+            fn = _eval(ins, ip, fp, val, adj, full, free, xn, data, lgam, scratch, work, gfull, gn)
+            nfev += 1
+            ok = math.isfinite(fn)
+            dec = 0.0
+            for i in range(n):
+                ok = ok and math.isfinite(gn[i])
+                dec += g[i] * (xn[i] - x[i])
+            if ok and fn <= f + 1e-4 * dec:
+                accepted = True
+                break
+            if not math.isfinite(fn):
+                t *= 0.5
+            else:
+                denom = 2.0 * (fn - f - slope * t)
+                q = -slope * t / denom if denom > 0 else 0.5
+                t *= max(0.1, min(0.5, q))
+        if not accepted:
+            status = OK if pgn <= 100 * gtol else STALLED
+            break
+        sy = 0.0
+        ss = 0.0
+        yy = 0.0
+        for i in range(n):
+            s[i] = xn[i] - x[i]
+            yv[i] = gn[i] - g[i]
+            sy += s[i] * yv[i]
+            ss += s[i] * s[i]
+            yy += yv[i] * yv[i]
+        df = f - fn
+        x[:] = xn
+        g[:] = gn
+        f = fn
+        if sy > 0 and sy > 1e-12 * math.sqrt(ss * yy):
+            yBy = 0.0
+            for i in range(n):
+                acc = 0.0
+                for j in range(n):
+                    acc += B[i, j] * yv[j]
+                By[i] = acc
+                yBy += yv[i] * acc
+            c1 = (sy + yBy) / (sy * sy)
+            for i in range(n):
+                for j in range(n):
+                    B[i, j] += c1 * s[i] * s[j] - (By[i] * s[j] + s[i] * By[j]) / sy
+        if df <= 1e-14 * max(1.0, abs(f)):
+            stalls += 1
+            if stalls >= 5:
+                pgn = _pgnorm(x, g, lo, hi, width)
+                status = OK if pgn <= 1000 * gtol else STALLED
+                break
+        else:
+            stalls = 0
+    pgn = _pgnorm(x, g, lo, hi, width)
+    y_out[:] = x
+    return f, status, it, nfev, pgn
+
+
+@njit(parallel=True, **OPTS)
+def minimize_batch(ins, ip, fp, val0, fulls, free, Y0, lo, hi, B0, datas, lgams, gtol, maxiter,
+                   Y_out, f_out, status_out, nfev_out):
+    """minimize() for many datasets (toys) at once, in parallel: row t of fulls/Y0/datas/lgams."""
+    m = Y0.shape[0]
+    for t in prange(m):
+        val = val0.copy()
+        adj = np.zeros_like(val0)
+        full = fulls[t].copy()
+        y = np.empty(Y0.shape[1])
+        f, st, it, nf, pg = minimize(ins, ip, fp, val, adj, full, free, Y0[t], lo, hi, B0,
+                                     datas[t], lgams[t], gtol, maxiter, y)
+        Y_out[t, :] = y
+        f_out[t] = f
+        status_out[t] = st
+        nfev_out[t] = nf
