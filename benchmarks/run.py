@@ -50,8 +50,14 @@ def run_worker(tool, case, reps, budget, skip_limit, timeout):
     t0 = time.perf_counter()
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timeout after {timeout} s"}
+    except subprocess.TimeoutExpired as exc:
+        text = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        lines = [l for l in text.strip().splitlines() if l.startswith("{")]
+        if not lines:
+            return {"error": f"timeout after {timeout} s"}
+        out = json.loads(lines[-1])
+        out["timeout"] = f"stopped after {timeout:.0f} s; later metrics missing"
+        return out
     if p.returncode != 0:
         return {"error": (p.stderr.strip().splitlines() or ["failed"])[-1][:200]}
     out = json.loads(p.stdout.strip().splitlines()[-1])
@@ -191,6 +197,7 @@ def markdown(all_results, extra, args) -> str:
         errs += [f"{t}: build and NLL only (fits with numerical gradients take hours)" for t in tools
                  if res[t].get("note") == "eval only"]
         errs += [f"{t} upper limit: {res[t]['limit_error']}" for t in tools if "limit_error" in res[t]]
+        errs += [f"{t}: {res[t]['timeout']}" for t in tools if "timeout" in res[t]]
         if errs:
             L += ["", "Errors: " + "; ".join(errs)]
         L.append("")

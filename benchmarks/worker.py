@@ -224,6 +224,13 @@ def main(argv=None):
     t = make(args.tool, ws, patches)
     t.has_poi = not case.fit_only
     out = {"tool": args.tool, "case": case.key}
+
+    def emit():
+        # a line after every metric: a run stopped by the driver's timeout keeps what it had
+        out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+        sys.stdout.write(json.dumps(out) + "\n")
+        sys.stdout.flush()
+
     t_build, _, _ = median_time(t.build, args.reps, args.budget)
     out["build"] = t_build
     x = t.init()
@@ -232,15 +239,16 @@ def main(argv=None):
     if t.nll_grad(x) is not None:
         out["nll_grad"] = fast_time(lambda: t.nll_grad(x))[0]
     if args.eval_only:
-        out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
         out["note"] = "eval only"
-        json.dump(out, sys.stdout)
-        sys.stdout.write("\n")
+        emit()
         return
+    emit()
     out["fit"], out["fit_twice_nll"], out["fit_reps"] = median_time(t.fit, args.reps, args.budget)
+    emit()
     if not case.fit_only:
         out["hypotest"], value, out["hypotest_reps"] = median_time(t.hypotest, args.reps, args.budget)
         out["CLs_obs"], out["CLs_exp"] = value
+        emit()
         if not args.skip_limit:
             try:
                 out["limit"], value, out["limit_reps"] = median_time(t.limit, max(1, args.reps // 2), args.budget)
@@ -248,9 +256,7 @@ def main(argv=None):
             except Exception as exc:  # e.g. pyhf 0.7.6's toms748 scan fails on the jax backend
                 out["limit_error"] = f"{type(exc).__name__}: {exc}"[:160]
     out.update(t.extra())
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    json.dump(out, sys.stdout)
-    sys.stdout.write("\n")
+    emit()
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ against pyhf's numbers on published models.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import gammaln, xlogy
 
 from tweed.ir import interp_math
 from tweed.ir.module import Module
@@ -19,6 +18,8 @@ _HALF_LOG_2PI = 0.5 * np.log(2.0 * np.pi)
 
 def poisson_nll(n, lam):
     """-ln Pois_c(n | lam) = lam - n ln(lam) + lgamma(n+1), with 0 ln 0 = 0."""
+    from scipy.special import gammaln, xlogy  # the reference semantics: SciPy's functions
+
     with np.errstate(divide="ignore", invalid="ignore"):
         return lam - xlogy(n, lam) + gammaln(n + 1.0)
 

@@ -14,9 +14,9 @@ Results are small dataclasses with to_dict(). The conventions are pyhf's
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from statistics import NormalDist
 
 import numpy as np
-from scipy.optimize import toms748
 
 from tweed.runtime.asymptotics import AsymptoticCalculator, AsymptoticResult
 from tweed.runtime.fit import FitResult
@@ -158,6 +158,8 @@ def upper_limit(model, level: float = 0.05, test_stat: str = "qtilde", data=None
         hi = hi * 2
     else:
         raise ValueError(f"CLs stays above {level} up to POI = {hi}: no upper limit in range")
+    from scipy.optimize import toms748  # imported here: only limits need it
+
     limits = []
     for i in range(6):
         a, b = curves.bracket(i)
@@ -184,9 +186,14 @@ class DiscoveryResult:
 def discovery(model, data=None, **options) -> DiscoveryResult:
     """Discovery test of mu = 0 with q0: observed and expected (Asimov mu' = 1) p-values."""
     r = AsymptoticCalculator(model, test_stat="q0", data=data, **options).run(0.0)
-    from scipy.special import ndtri
-
     p0 = r.CLsb_obs
     p0_exp = r.CLsb_exp[2]
-    return DiscoveryResult(q0=r.q_obs, p0=p0, significance=float(-ndtri(p0)) if p0 < 1 else 0.0,
-                           p0_exp=p0_exp, significance_exp=float(-ndtri(p0_exp)) if p0_exp < 1 else 0.0)
+    return DiscoveryResult(q0=r.q_obs, p0=p0, significance=_z(p0), p0_exp=p0_exp,
+                           significance_exp=_z(p0_exp))
+
+
+def _z(p: float) -> float:
+    """Significance of a one-sided p-value: Z = Phi^-1(1 - p); sqrt(q0) when p comes from q0."""
+    if p >= 0.5:
+        return 0.0 if p >= 1 else -NormalDist().inv_cdf(p)
+    return -NormalDist().inv_cdf(p)

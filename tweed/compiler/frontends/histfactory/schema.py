@@ -11,9 +11,6 @@ from functools import lru_cache
 from typing import Any
 
 import fastjsonschema
-import jsonschema
-from jsonschema.exceptions import best_match
-from referencing import Registry, Resource
 
 from tweed.compiler.frontends.source import pointer
 from tweed.errors import InputError
@@ -25,6 +22,10 @@ KINDS = ("workspace", "patchset", "jsonpatch")
 
 @lru_cache(maxsize=None)
 def _validator(kind: str):
+    # jsonschema is imported only when a document is invalid (its messages are better)
+    import jsonschema
+    from referencing import Registry, Resource
+
     resources = []
     for k in KINDS:
         schema = load_schema("histfactory", VERSION, f"{k}.json")
@@ -68,6 +69,9 @@ def validate_part(value: Any, definition: str, source: str, where: str) -> None:
         return
     except fastjsonschema.JsonSchemaException:
         pass
+    import jsonschema
+    from jsonschema.exceptions import best_match
+
     schema = _definition(definition)
     cls = jsonschema.validators.validator_for(schema)
     error = best_match(cls(schema).iter_errors(value))
@@ -91,6 +95,8 @@ def validate(doc: Any, kind: str, source: str) -> None:
         return
     except fastjsonschema.JsonSchemaException:
         pass
+    from jsonschema.exceptions import best_match
+
     error = best_match(_validator(kind).iter_errors(doc))
     if error is None:
         return
