@@ -104,15 +104,49 @@ def cli():
 @click.option("--test-stat", type=click.Choice(["qtilde", "q", "q0"]), default="qtilde", show_default=True)
 @click.option("-o", "--output", metavar="FILE", help="Write the JSON result here (atomically).")
 @click.option("--details", is_flag=True, help="Also print CLs+b, CLb, test statistics and fit status.")
+@click.option("--toys", "ntoys", type=int, default=None, metavar="N",
+              help="Toy-based CLs with N toys per hypothesis instead of asymptotics.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the toys.")
+@click.option("--first-toy", type=int, default=0, show_default=True,
+              help="Index of the first toy (split a run into jobs; merge with `tweed merge-toys`).")
+@click.option("--save-toys", metavar="FILE", help="Also write every toy's test statistic here.")
 @handle_errors
 def cls(**kwargs):
-    """Asymptotic CLs at one POI value: {"CLs_obs": x, "CLs_exp": [-2s..+2s]} (as pyhf cls)."""
+    """CLs at one POI value: {"CLs_obs": x, "CLs_exp": [-2s..+2s]} (as pyhf cls).
+
+    Asymptotic by default; with --toys, from pseudo-experiments (pyhf's ToyCalculator)."""
     spec, kw = _split(kwargs)
     from tweed.runtime import infer
 
     model = _compile(spec)
+    if kw["ntoys"] is not None:
+        if kw["ntoys"] < 1:
+            raise InputError("--toys needs a positive number of toys")
+        res = infer.toy_hypotest(model, kw["mu"], ntoys=kw["ntoys"], seed=kw["seed"],
+                                 test_stat=kw["test_stat"], first_toy=kw["first_toy"])
+        if kw["save_toys"]:
+            res.save(kw["save_toys"])
+        if any(res.failed.values()):
+            click.echo(f"tweed: warning: toys whose fits failed (left out): {res.failed}", err=True)
+        emit_json(res.to_full_dict() if kw["details"] else res.to_dict(), kw["output"])
+        return
     res = infer.hypotest(model, kw["mu"], test_stat=kw["test_stat"])
     emit_json(res.to_full_dict() if kw["details"] else res.to_dict(), kw["output"])
+
+
+@cli.command(name="merge-toys")
+@click.argument("files", nargs=-1, required=True)
+@click.option("-o", "--output", metavar="FILE", help="Write the merged toys here (tweed toy format).")
+@click.option("--details", is_flag=True)
+@handle_errors
+def merge_toys(files, output, details):
+    """Merge toy files of one seed over consecutive toy ranges; print the CLs of the union."""
+    from tweed.runtime.toys import ToyResult
+
+    merged = ToyResult.merge([ToyResult.load(f) for f in files])
+    if output:
+        merged.save(output)
+    emit_json(merged.to_full_dict() if details else merged.to_dict(), None)
 
 
 def _fit_table(model, res) -> None:

@@ -391,7 +391,10 @@ def _term(mode, ins_k, ip, fp, val, tv, adj, tadj, data, lgam, second):
                 if op == OP_POISSON_AUX:
                     lam *= fp[f + i]
                 nobs = data[d]
-                t += lam if nobs == 0.0 else lam - nobs * math.log(lam) + lgam[d]
+                if lam < 0.0:  # a negative rate is no Poisson mean (pyhf gives NaN if n > 0)
+                    t += math.nan
+                else:
+                    t += lam if nobs == 0.0 else lam - nobs * math.log(lam) + lgam[d]
         val[out] = t
         return t
     if mode == 2:

@@ -21,7 +21,8 @@ def poisson_nll(n, lam):
     from scipy.special import gammaln, xlogy  # the reference semantics: SciPy's functions
 
     with np.errstate(divide="ignore", invalid="ignore"):
-        return lam - xlogy(n, lam) + gammaln(n + 1.0)
+        # a negative rate is not a Poisson mean: NaN even where n = 0 (pyhf: only where n > 0)
+        return np.where(lam < 0, np.nan, lam - xlogy(n, lam) + gammaln(n + 1.0))
 
 
 def gauss_nll(a, x, sigma):

@@ -104,6 +104,16 @@ USE_COMPILED = True  # False: always the Python minimiser (tests compare the two
 MAXITER = 2000
 
 
+def at_rate_boundary(model, pars, data=None, rtol: float = 1e-9) -> bool:
+    """True if an empty bin's expected rate is 0 at pars: the NLL keeps decreasing towards a
+    negative rate, where it is undefined, so a minimiser stops on that wall. Such a stop is the
+    constrained minimum (rates >= 0), not a failure."""
+    d = model.data if data is None else np.asarray(data)
+    lam = model.expected_data(pars)[: model.n_main]
+    empty = d[: model.n_main] == 0
+    return bool(np.any(empty & (lam <= rtol * (1.0 + np.max(np.abs(lam))))))
+
+
 def fit(
     model,
     data=None,
@@ -159,6 +169,9 @@ def fit(
         evaluations += res.nfev
     best = x.copy()
     best[free] = res.x
+    if res.status == "stalled" and at_rate_boundary(model, best, data):
+        res.status = OK
+        res.message = "converged on the boundary where the expected rate of an empty bin is 0"
     names = model.par_names
     width = np.sqrt(np.clip(np.diag(_inverse_hessian_guess(model, free)), 0, None))
     at = [names[free[i]] for i in range(free.size)

@@ -21,9 +21,10 @@ import numpy as np
 from tweed.runtime.asymptotics import AsymptoticCalculator, AsymptoticResult
 from tweed.runtime.fit import FitResult
 from tweed.runtime.fit import fit as _fit
+from tweed.runtime.toys import ToyResult, toy_hypotest  # noqa: F401
 
-__all__ = ["fit", "hypotest", "upper_limit", "discovery", "HypotestResult", "UpperLimitResult",
-           "DiscoveryResult", "FitResult"]
+__all__ = ["fit", "hypotest", "toy_hypotest", "upper_limit", "discovery", "HypotestResult",
+           "UpperLimitResult", "DiscoveryResult", "FitResult", "ToyResult"]
 
 
 def fit(model, data=None, poi_value: float | None = None, **options) -> FitResult:

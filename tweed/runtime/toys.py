@@ -1,0 +1,235 @@
+"""Toy-based CLs with pyhf's ToyCalculator conventions (../shared/docs/formats/inference.md §5).
+
+Pseudo-data (main counts and auxiliary data, global observables fluctuated) are drawn at the
+POI-fixed fits to the observed data: mu for the s+b ensemble, 0 for the b-only ensemble (for
+q0: 0 and 1). Every toy gets the raw test statistic from two fits, run in compiled code in
+parallel over toys. Toy i of ensemble k draws from its own stream default_rng([seed, k, i]),
+so results are reproducible per seed and runs over disjoint toy ranges merge into exactly
+the run over their union. A toy whose fits fail is counted and reported, and left out of the
+p-values (never silently).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tweed.runtime.fit import _inverse_hessian_guess, at_rate_boundary, fit
+from tweed.runtime.model import gammaln
+from tweed.runtime.teststat import test_statistic
+
+PERCENTILES = [2.27501319, 15.86552539, 50.0, 84.13447461, 97.72498681]  # Phi(-2..2) * 100
+FORMAT = "tweed-toys/1"
+
+
+@dataclass
+class ToyResult:
+    mu: float
+    test_stat: str
+    seed: int
+    first_toy: int
+    q_obs: float
+    q_sb: np.ndarray  # raw test statistic per toy; NaN where a fit failed
+    q_b: np.ndarray
+    fingerprint: str = ""  # model and data identity, checked when merging
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def ntoys(self) -> int:
+        return int(self.q_sb.size)
+
+    @property
+    def failed(self) -> dict:
+        return {"sb": int(np.isnan(self.q_sb).sum()), "b": int(np.isnan(self.q_b).sum())}
+
+    def _valid(self):
+        return np.sort(self.q_sb[~np.isnan(self.q_sb)]), np.sort(self.q_b[~np.isnan(self.q_b)])
+
+    def pvalues(self, value: float) -> tuple[float, float, float]:
+        """(CLs+b, CLb, CLs) of a test-statistic value: fractions of toys at or above it."""
+        sb, b = self._valid()
+        clsb = (sb.size - np.searchsorted(sb, value, side="left")) / sb.size
+        clb = (b.size - np.searchsorted(b, value, side="left")) / b.size
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return float(clsb), float(clb), float(clsb / clb) if clb > 0 else float("nan")
+
+    @property
+    def CLsb_obs(self) -> float:
+        return self.pvalues(self.q_obs)[0]
+
+    @property
+    def CLb_obs(self) -> float:
+        return self.pvalues(self.q_obs)[1]
+
+    @property
+    def CLs_obs(self) -> float:
+        """CLs; for q0 the discovery p-value (CLs+b of the mu=0 ensemble), as pyhf returns."""
+        p = self.pvalues(self.q_obs)
+        return p[0] if self.test_stat == "q0" else p[2]
+
+    @property
+    def CLs_exp(self) -> list[float]:
+        """Band from -2 sigma to +2 sigma: percentiles over the b-only toys of their CLs."""
+        _, b = self._valid()
+        col = 0 if self.test_stat == "q0" else 2
+        vals = np.array([self.pvalues(v)[col] for v in b])
+        return [float(x) for x in np.percentile(vals, PERCENTILES, method="linear")]
+
+    def uncertainty(self) -> float:
+        """Binomial standard error of CLs_obs from the toy counts."""
+        sb, b = self._valid()
+        clsb, clb, cls = self.pvalues(self.q_obs)
+        if self.test_stat == "q0":
+            return float(np.sqrt(clsb * (1 - clsb) / sb.size))
+        if clb <= 0:
+            return float("nan")
+        e_sb = np.sqrt(clsb * (1 - clsb) / sb.size)
+        e_b = np.sqrt(clb * (1 - clb) / b.size)
+        return float(np.hypot(e_sb / clb, cls * e_b / clb))
+
+    def to_dict(self) -> dict:
+        return {"CLs_obs": self.CLs_obs, "CLs_exp": self.CLs_exp}
+
+    def to_full_dict(self) -> dict:
+        d = self.to_dict()
+        d.update(CLsb_obs=self.CLsb_obs, CLb_obs=self.CLb_obs, CLs_obs_error=self.uncertainty(),
+                 q_obs=self.q_obs, ntoys=self.ntoys, failed_toys=self.failed, seed=self.seed,
+                 first_toy=self.first_toy, mu=self.mu, test_stat=self.test_stat)
+        return d
+
+    # -- persistence and merging ---------------------------------------------------------------
+    def save(self, path: str | Path) -> None:
+        from tweed.cli.output import write_atomic
+
+        doc = {"format": FORMAT, "mu": self.mu, "test_stat": self.test_stat, "seed": self.seed,
+               "first_toy": self.first_toy, "q_obs": self.q_obs, "fingerprint": self.fingerprint,
+               "q_sb": [None if np.isnan(x) else float(x) for x in self.q_sb],
+               "q_b": [None if np.isnan(x) else float(x) for x in self.q_b], "meta": self.meta}
+        write_atomic(path, json.dumps(doc) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ToyResult":
+        from tweed.compiler.frontends.source import read_json
+        from tweed.errors import InputError
+
+        doc, name = read_json(path)
+        if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+            raise InputError(f"not a Tweed toy file (expected format {FORMAT})", source=name)
+        arr = lambda xs: np.array([np.nan if x is None else x for x in xs], dtype=float)  # noqa: E731
+        return cls(mu=doc["mu"], test_stat=doc["test_stat"], seed=doc["seed"], first_toy=doc["first_toy"],
+                   q_obs=doc["q_obs"], q_sb=arr(doc["q_sb"]), q_b=arr(doc["q_b"]),
+                   fingerprint=doc.get("fingerprint", ""), meta=doc.get("meta", {}))
+
+    @classmethod
+    def merge(cls, parts: list["ToyResult"]) -> "ToyResult":
+        """Join runs over disjoint toy ranges of one seed into the run over their union."""
+        from tweed.errors import InputError
+
+        parts = sorted(parts, key=lambda r: r.first_toy)
+        first = parts[0]
+        for p in parts[1:]:
+            same = (p.mu, p.test_stat, p.seed, p.fingerprint) == (first.mu, first.test_stat, first.seed, first.fingerprint)
+            if not same or abs(p.q_obs - first.q_obs) > 1e-9 * max(1.0, abs(first.q_obs)):
+                raise InputError("toy files are from different models, seeds, POI values or test statistics")
+        start = first.first_toy
+        for p in parts:
+            if p.first_toy != start:
+                raise InputError(f"toy ranges do not follow each other (expected first toy {start}, got {p.first_toy})")
+            start += p.ntoys
+        return cls(mu=first.mu, test_stat=first.test_stat, seed=first.seed, first_toy=first.first_toy,
+                   q_obs=first.q_obs, q_sb=np.concatenate([p.q_sb for p in parts]),
+                   q_b=np.concatenate([p.q_b for p in parts]), fingerprint=first.fingerprint, meta=first.meta)
+
+
+def sample_toy(model, pars: np.ndarray, rng: np.random.Generator, lam=None) -> np.ndarray:
+    """One pseudo-dataset: Poisson main counts, Poisson or Gaussian auxiliary data."""
+    lam = model.expected_data(pars) if lam is None else lam
+    kind, width = model._kind, model._width
+    out = np.empty_like(lam)
+    pois = kind == 0
+    out[pois] = rng.poisson(np.clip(lam[pois], 0.0, None))
+    out[~pois] = rng.normal(lam[~pois], width[~pois])
+    return out
+
+
+def _ensemble(model, pars, seed, kind, first, n):
+    lam = model.expected_data(pars)
+    return np.stack([sample_toy(model, pars, np.random.default_rng([seed, kind, first + i]), lam)
+                     for i in range(n)]) if n else np.zeros((0, lam.size))
+
+
+def _fingerprint(model, data) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(data).tobytes())
+    h.update("|".join(model.par_names).encode())
+    h.update(model.kernels.program.ip.tobytes() if hasattr(model.kernels, "program") else b"")
+    return h.hexdigest()[:16]
+
+
+def _teststat_batch(model, mu, test_stat, datas, start, bounds, fixed):
+    """Raw test statistic of every toy: a free and a POI-fixed fit each, in parallel."""
+    poi = model.poi_index
+    n = datas.shape[0]
+    lgams = gammaln(datas + 1.0)
+    lo, hi = bounds[:, 0], bounds[:, 1]
+    results = []
+    for cond in (False, True):
+        fx = fixed.copy()
+        x0 = np.clip(start.copy(), lo, hi)
+        if cond:
+            fx[poi] = True
+            x0[poi] = mu
+        free = np.flatnonzero(~fx)
+        B0 = _inverse_hessian_guess(model, free)
+        fulls = np.tile(x0, (n, 1))
+        Y0 = fulls[:, free].copy()
+        Y, f, st, _ = model.kernels.minimize_batch(fulls, free, Y0, lo[free], hi[free], B0, datas, lgams,
+                                                   1e-7, 2000)
+        results.append((Y, f, st, free, x0))
+    for Y, f, st, free, x0 in results:  # a stop on the wall of a vanishing empty-bin rate is a minimum
+        for t in np.flatnonzero(st == 3):
+            full = x0.copy()
+            full[free] = Y[t]
+            if at_rate_boundary(model, full, datas[t]):
+                st[t] = 0
+    (Yf, ff, sf, free_f, _), (_, fc, sc, _, _) = results
+    q = np.maximum(2.0 * (fc - ff), 0.0)
+    muhat = Yf[:, np.searchsorted(free_f, poi)]
+    if test_stat in ("q", "qtilde"):
+        q = np.where(muhat > mu, 0.0, q)
+    elif test_stat == "q0":
+        q = np.where(muhat < 0, 0.0, q)
+    ok = (sf == 0) & (sc == 0) & np.isfinite(ff) & np.isfinite(fc)
+    return np.where(ok, q, np.nan)
+
+
+def toy_hypotest(model, mu: float = 1.0, ntoys: int = 2000, seed: int = 0, test_stat: str = "qtilde",
+                 first_toy: int = 0, data=None, init=None, bounds=None, fixed=None) -> ToyResult:
+    """Toy-based CLs at POI value mu (pyhf's ToyCalculator), toys first_toy..first_toy+ntoys-1."""
+    if model.poi_index is None:
+        raise ValueError("the model has no POI: nothing to test")
+    if getattr(model.kernels, "minimize_batch", None) is None:
+        raise ValueError(f"the {model.kernels.name} backend has no batched fits for toys")
+    data = model.data if data is None else np.asarray(data, dtype=float)
+    bounds = model.bounds() if bounds is None else np.asarray(bounds, dtype=float)
+    fixed = model.fixed() if fixed is None else np.asarray(fixed, dtype=bool)
+    if test_stat == "q0":
+        mu = 0.0
+    obs = test_statistic(test_stat, model, mu, data, init=init, bounds=bounds, fixed=fixed, warn=False)
+    obs.fixed.require_success("POI-fixed fit to the data")
+    obs.free.require_success("free fit to the data")
+    mu_b = 1.0 if test_stat == "q0" else 0.0
+    pars_sb = obs.fixed.bestfit  # the POI-fixed fit at mu made for q_obs
+    pars_b = fit(model, data, init, bounds, fixed, poi_value=mu_b, hessian=False).require_success(
+        f"POI-fixed fit (mu={mu_b}) generating the background toys").bestfit
+    q_sb = _teststat_batch(model, mu, test_stat, _ensemble(model, pars_sb, seed, 0, first_toy, ntoys),
+                           pars_sb, bounds, fixed)
+    q_b = _teststat_batch(model, mu, test_stat, _ensemble(model, pars_b, seed, 1, first_toy, ntoys),
+                          pars_b, bounds, fixed)
+    return ToyResult(mu=float(mu), test_stat=test_stat, seed=int(seed), first_toy=int(first_toy),
+                     q_obs=float(obs.value), q_sb=q_sb, q_b=q_b, fingerprint=_fingerprint(model, data))
