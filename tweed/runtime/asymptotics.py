@@ -101,10 +101,14 @@ class AsymptoticCalculator:
         clsb, clb = pvalue(t, -s_a), pvalue(t, 0.0)
         sb_exp = [pvalue(n, -s_a) for n in BAND]
         b_exp = [pvalue(n, 0.0) for n in BAND]
+        if self.test_stat == "q0":  # pyhf's convention: the "CLs" of q0 is the p-value p0 = CLs+b
+            cls_obs, cls_exp = clsb, sb_exp
+        else:
+            cls_obs, cls_exp = clsb / clb, [a / b for a, b in zip(sb_exp, b_exp)]
         return AsymptoticResult(
             mu=mu, test_stat=self.test_stat, teststat=float(t), q_obs=obs.value, q_asimov=asi.value,
-            CLsb_obs=clsb, CLb_obs=clb, CLs_obs=clsb / clb,
-            CLsb_exp=sb_exp, CLb_exp=b_exp, CLs_exp=[a / b for a, b in zip(sb_exp, b_exp)],
+            CLsb_obs=clsb, CLb_obs=clb, CLs_obs=cls_obs,
+            CLsb_exp=sb_exp, CLb_exp=b_exp, CLs_exp=cls_exp,
             fits={"free_data": obs.free, "fixed_data": obs.fixed, "asimov_generation": gen,
                   "free_asimov": afree, "fixed_asimov": asi.fixed},
         )
