@@ -90,8 +90,13 @@ def check_agreement(case, results):
     for tool, r in results.items():
         if tool == "tweed" or "error" in r:
             continue
-        if abs(r["nll_value"] - t["nll_value"]) > 1e-8 * abs(t["nll_value"]):
+        # 1e-8 against pyhf's numpy backend (the reference); other backends evaluate lgamma of
+        # 1e11-sized auxiliary data with other roundings, so 1e-5 there
+        tol = 1e-8 if tool == "pyhf-numpy" else 1e-5
+        if abs(r["nll_value"] - t["nll_value"]) > tol * abs(t["nll_value"]):
             disagree(f"{case}: NLL at init, tweed {t['nll_value']!r} vs {tool} {r['nll_value']!r}")
+        if "fit_twice_nll" not in r or "fit_twice_nll" not in t:
+            continue
         if t["fit_twice_nll"] > r["fit_twice_nll"] + 1e-4:
             disagree(f"{case}: best-fit twice NLL, tweed {t['fit_twice_nll']:.6f} above {tool} {r['fit_twice_nll']:.6f}")
         if "CLs_obs" in t and r.get("CLs_obs") is not None and abs(t["CLs_obs"] - r["CLs_obs"]) > 1e-3:

@@ -98,6 +98,28 @@ class NumbaKernels:
                          np.require(lgams, float, ["C", "W"]), float(gtol), int(maxiter), Y, f, st, nfev)
         return Y, f, st, nfev
 
+    def rate_jacobian(self, pars) -> np.ndarray:
+        """d(expected main data)/d(pars): (n_data, n_params), rows of auxiliary data zero."""
+        J = np.zeros((self.program.n_data, self.program.n_params))
+        K.rate_jacobian(*self._arr, self._val, self._adj, np.require(pars, float, ["C", "W"]), J)
+        return J
+
+    def constraint_curvature(self) -> np.ndarray:
+        """Per parameter, the curvature of its constraint terms at the constraint centre
+        (1/sigma^2 for a Gaussian, tau for a Barlow-Beeston Poisson); 0 if unconstrained."""
+        c = np.zeros(self.program.n_params)
+        ins, ip, fp = self.program.ins, self.program.ip, self.program.fp
+        off = self.program.params_off
+        for row in ins:
+            if row[F_OP] not in (OP_GAUSS, OP_POISSON_AUX):
+                continue
+            m = ip[row[F_IP]]
+            pos = ip[row[F_IP] + 1 + m : row[F_IP] + 1 + 2 * m] - off
+            w = fp[row[F_FP] : row[F_FP] + m]
+            ok = (pos >= 0) & (pos < c.size)  # read straight from the parameters (fused form)
+            np.add.at(c, pos[ok], w[ok])
+        return c
+
     def expected(self, pars) -> np.ndarray:
         out = np.full(self.program.n_data, np.nan)
         K.expected(*self._arr, self._val, pars, out)

@@ -471,8 +471,10 @@ def _jvp(ins, ip, fp, val, tv, vec, scratch, work):
 
 
 @njit(**OPTS)
-def _rev(ins, ip, fp, val, tv, adj, tadj, data, grad, hv, second, scratch, work):
-    """Reverse sweep; adj (and tadj) must be zero on entry. Gradient into grad, H.v into hv."""
+def _rev(ins, ip, fp, val, tv, adj, tadj, data, grad, hv, second, terms, scratch, work):
+    """Reverse sweep; adj (and tadj) must be zero on entry. Gradient into grad, H.v into hv.
+
+    terms=False skips the likelihood terms: adjoints seeded by the caller flow back alone."""
     for k in range(ins.shape[0] - 1, -1, -1):
         row = ins[k]
         op = row[F_OP]
@@ -488,7 +490,7 @@ def _rev(ins, ip, fp, val, tv, adj, tadj, data, grad, hv, second, scratch, work)
             _nary(_int(2), row, ip, val, tv, adj, tadj, second)
         elif op == OP_SEGSUM or op == OP_SEGPROD:
             _segment(_int(2), row, ip, val, tv, adj, tadj, second, work)
-        else:
+        elif terms:
             _term(_int(2), row, ip, fp, val, tv, adj, tadj, data, data, second)
 
 
@@ -505,7 +507,7 @@ def nll_grad(ins, ip, fp, val, adj, pars, data, lgam, grad):
     scratch, work = _scratch(ins, ip)
     total = _fwd(ins, ip, fp, val, pars, data, lgam, _bool(1), scratch, work)
     adj[:] = 0.0
-    _rev(ins, ip, fp, val, adj, adj, adj, data, grad, grad, _bool(0), scratch, work)
+    _rev(ins, ip, fp, val, adj, adj, adj, data, grad, grad, _bool(0), _bool(1), scratch, work)
     return total
 
 
@@ -517,7 +519,7 @@ def hvp(ins, ip, fp, val, adj, tv, tadj, pars, vec, data, lgam, grad, hv):
     _jvp(ins, ip, fp, val, tv, vec, scratch, work)
     adj[:] = 0.0
     tadj[:] = 0.0
-    _rev(ins, ip, fp, val, tv, adj, tadj, data, grad, hv, _bool(1), scratch, work)
+    _rev(ins, ip, fp, val, tv, adj, tadj, data, grad, hv, _bool(1), _bool(1), scratch, work)
     return total
 
 
@@ -541,9 +543,29 @@ def hessian_columns(ins, ip, fp, val0, pars, data, lgam, columns, H):
         _jvp(ins, ip, fp, val, tv, vec, scratch, work)
         adj[:] = 0.0
         tadj[:] = 0.0
-        _rev(ins, ip, fp, val, tv, adj, tadj, data, grad, hv, _bool(1), scratch, work)
+        _rev(ins, ip, fp, val, tv, adj, tadj, data, grad, hv, _bool(1), _bool(1), scratch, work)
         for i in range(npar):
             H[i, j] = hv[i]
+
+
+@njit(**OPTS)
+def rate_jacobian(ins, ip, fp, val, adj, pars, J):
+    """J[d, :] = d(expected count of main data entry d) / d(pars), one reverse sweep per entry
+    read by a Poisson term (rows of other entries are left as they are)."""
+    scratch, work = _scratch(ins, ip)
+    _fwd(ins, ip, fp, val, pars, pars, pars, _bool(0), scratch, work)
+    grad = np.zeros(pars.shape[0])
+    for k in range(ins.shape[0]):
+        row = ins[k]
+        if row[F_OP] != OP_POISSON:
+            continue
+        b = row[F_IP]
+        m = ip[b]
+        for i in range(m):
+            adj[:] = 0.0
+            adj[ip[b + 1 + m + i]] = 1.0
+            _rev(ins, ip, fp, val, adj, adj, adj, pars, grad, grad, _bool(0), _bool(0), scratch, work)
+            J[ip[b + 1 + i], :] = grad
 
 
 @njit(**OPTS)

@@ -25,7 +25,7 @@ def _eval(ins, ip, fp, val, adj, full, free, y, data, lgam, scratch, work, gfull
         full[free[i]] = y[i]
     f = _fwd(ins, ip, fp, val, full, data, lgam, _bool(1), scratch, work)
     adj[:] = 0.0
-    _rev(ins, ip, fp, val, adj, adj, adj, data, gfull, gfull, _bool(0), scratch, work)
+    _rev(ins, ip, fp, val, adj, adj, adj, data, gfull, gfull, _bool(0), _bool(1), scratch, work)
     for i in range(free.shape[0]):
         g[i] = gfull[free[i]]
     return f

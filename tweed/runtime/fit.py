@@ -73,15 +73,31 @@ class FitResult:
 
 
 def _inverse_hessian_guess(model, free: np.ndarray) -> np.ndarray:
-    """Cached per model and free set: PD inverse of the exact Hessian at the model's inits."""
+    """Cached per model and free set: a positive-definite inverse-Hessian guess at the inits."""
     cache = model.__dict__.setdefault("_fit_guess", {})
     key = free.tobytes()
     if key not in cache:
         if "_H0" not in model.__dict__:
             with np.errstate(all="ignore"):
-                model._H0 = model.hessian(model.inits())
+                model._H0 = _curvature(model, model.inits())
         cache[key] = inverse_hessian_guess(model._H0[np.ix_(free, free)])
     return cache[key]
+
+
+def _curvature(model, pars: np.ndarray) -> np.ndarray:
+    """The NLL's curvature matrix at pars, the cheaper way: with few bins, the Fisher
+    information J^T diag(1/lambda) J + constraint curvatures (one reverse sweep per bin);
+    otherwise the exact Hessian (one Hessian-vector product per parameter)."""
+    k = model.kernels
+    n_main, n = model.n_main, model.n_params
+    if getattr(k, "rate_jacobian", None) is None or n_main > n:
+        return model.hessian(pars)
+    J = k.rate_jacobian(pars)[:n_main]
+    lam = model.expected_data(pars)[:n_main]
+    w = 1.0 / np.maximum(lam, 1e-9 * max(1.0, float(np.max(np.abs(lam)))))
+    G = (J.T * w) @ J
+    G[np.diag_indices(n)] += k.constraint_curvature()
+    return G
 
 
 STATUS = {0: OK, 1: "max-iterations", 2: "nan", 3: "stalled"}
