@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from tweed.codegen.numba_backend import NumbaKernels
 from tweed.compiler.frontends import histfactory
 from tweed.compiler.frontends.detect import detect
@@ -26,6 +28,24 @@ class Loaded:
     module: Module
     format: str
     spec: Any  # the front end's own view (HistFactorySpec for HistFactory)
+    options: dict | None = None
+
+    def sample_yields(self, pars) -> dict[str, dict[str, np.ndarray]]:
+        """Expected yields of every sample in every channel at pars (IR interpreter)."""
+        from tweed.compiler.frontends.histfactory.lower import sample_rates
+        from tweed.ir.interpret import evaluate
+
+        if self.format != "histfactory":
+            raise ValueError(f"per-sample yields are not available for {self.format} models")
+        opts = self.options or {}
+        rates = sample_rates(self.spec.ast, self.module, opts.get("measurement"), opts["codes"])
+        nodes = [n for ch in rates.values() for n in ch.values()]
+        vals = evaluate(self.module, np.asarray(pars, dtype=float), nodes=nodes)
+        out = {}
+        for ch, samples in rates.items():
+            nb = next(c.nbins for c in self.spec.ast.channels if c.name == ch)
+            out[ch] = {s: np.broadcast_to(vals[id(n)], (nb,)).astype(float) for s, n in samples.items()}
+        return out
 
 
 def read(
@@ -52,7 +72,7 @@ def read(
         codes = InterpCodes.of(normsys_code, histosys_code)
         module = histfactory.to_module(spec, measurement=measurement, codes=codes,
                                        require_poi=require_poi)
-        return Loaded(module, fmt, spec)
+        return Loaded(module, fmt, spec, {"measurement": measurement, "codes": codes})
     raise AssertionError(fmt)
 
 

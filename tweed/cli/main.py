@@ -212,6 +212,7 @@ def _scan_grid(text: str):
 @click.option("--scan", metavar="START:STOP:N", help="Grid scan with interpolation instead of root finding.")
 @click.option("-o", "--output", metavar="FILE", help="Write the JSON result here (atomically).")
 @click.option("--details", is_flag=True, help="Also print every scanned POI value with its CLs.")
+@click.option("--plot", metavar="FILE", help="Also draw CLs against the POI with the Brazil band.")
 @handle_errors
 def limit(**kwargs):
     """Upper limits on the POI: {"upper_limit_obs": x, "upper_limit_exp": [-2s..+2s]}."""
@@ -222,6 +223,10 @@ def limit(**kwargs):
     scan = _scan_grid(kw["scan"]) if kw["scan"] else None
     res = infer.upper_limit(model, level=kw["level"], test_stat=kw["test_stat"], scan=scan)
     emit_json(res.to_full_dict() if kw["details"] else res.to_dict(), kw["output"])
+    if kw["plot"]:
+        from tweed.runtime import plots
+
+        plots.save(plots.brazil(res, model.poi_name), kw["plot"])
 
 
 @cli.command()
@@ -302,6 +307,142 @@ def scan(workspace, patchset, output, names, mu, test_stat, limits, scheduler, w
         click.echo(f"  failed: {name}: {err}", err=True)
     if summary.failed:
         sys.exit(EXIT_FIT)
+
+
+def _range(text: str, name: str):
+    try:
+        return _scan_grid(text)
+    except click.BadParameter:
+        raise InputError(f"--range for {name}: expected START:STOP:N, got {text!r}") from None
+
+
+@cli.command(name="scan-profile")
+@spec_options
+@click.option("--param", "names", multiple=True, required=True, metavar="NAME",
+              help="Parameter to scan (once for 1D, twice for 2D).")
+@click.option("--range", "ranges", multiple=True, required=True, metavar="START:STOP:N",
+              help="Grid of each --param, in the same order.")
+@click.option("-o", "--output", metavar="FILE")
+@click.option("--plot", metavar="FILE", help="Also draw the profile (1D) or its contours (2D).")
+@handle_errors
+def scan_profile(**kwargs):
+    """Profile-likelihood scan in one or two parameters, with 68%/95% intervals (1D)."""
+    spec, kw = _split(kwargs)
+    from tweed.runtime.profile import profile_scan
+
+    if len(kw["names"]) != len(kw["ranges"]) or len(kw["names"]) not in (1, 2):
+        raise InputError("give one or two --param, each with its --range")
+    model = _compile(spec, require_poi=False)
+    for n in kw["names"]:
+        if n not in model.par_names:
+            raise InputError(f"no parameter named {n!r} in the model")
+    grids = [_range(r, n) for n, r in zip(kw["names"], kw["ranges"])]
+    scan = profile_scan(model, list(kw["names"]), grids)
+    emit_json(scan.to_dict(), kw["output"])
+    if kw["plot"]:
+        from tweed.runtime import plots
+
+        plots.save(plots.profile(scan), kw["plot"])
+
+
+@cli.command()
+@spec_options
+@click.option("-o", "--output", metavar="FILE")
+@click.option("--plot", metavar="FILE", help="Also draw the impact ranking.")
+@click.option("--pulls", "pulls_plot", metavar="FILE", help="Also draw the pulls and constraints.")
+@click.option("--top", type=int, default=20, show_default=True, help="Parameters shown in --plot.")
+@click.option("--workers", type=int, default=None, help="Threads for the refits (default: CPUs).")
+@handle_errors
+def ranking(**kwargs):
+    """Pre- and post-fit impacts of every nuisance parameter on the POI, pulls, constraints."""
+    spec, kw = _split(kwargs)
+    from tweed.runtime.ranking import ranking as rank
+
+    model = _compile(spec)
+    res = rank(model, workers=kw["workers"])
+    emit_json(res.to_dict(), kw["output"])
+    from tweed.runtime import plots
+
+    if kw["plot"]:
+        plots.save(plots.impacts(res, kw["top"]), kw["plot"])
+    if kw["pulls_plot"]:
+        plots.save(plots.pulls(res), kw["pulls_plot"])
+
+
+@cli.command()
+@spec_options
+@click.option("-o", "--output", metavar="FILE")
+@handle_errors
+def gof(**kwargs):
+    """Goodness of fit: saturated-model test and its p-value, chi2 per channel."""
+    spec, kw = _split(kwargs)
+    from tweed.runtime.gof import goodness_of_fit
+
+    model = _compile(spec, require_poi=False)
+    emit_json(goodness_of_fit(model).to_dict(), kw["output"])
+
+
+@cli.group()
+def plot():
+    """Plots from results or models (PNG, PDF, SVG by the file name)."""
+
+
+@plot.command(name="contour")
+@click.argument("scan_file")
+@click.option("--x", "x", required=True, help="Patch label on the x axis (e.g. m1).")
+@click.option("--y", "y", required=True, help="Patch label on the y axis (e.g. m2).")
+@click.option("--level", default=0.05, show_default=True, type=float)
+@click.option("-o", "--output", required=True, metavar="FILE")
+@handle_errors
+def plot_contour(scan_file, x, y, level, output):
+    """Exclusion contour (observed, expected, +-1 sigma) from a `tweed scan` JSON-lines file."""
+    import json as _json
+
+    from tweed.runtime import plots
+
+    records = []
+    with open(scan_file, encoding="utf-8") as fh:
+        for k, line in enumerate(fh, 1):
+            try:
+                records.append(_json.loads(line))
+            except _json.JSONDecodeError:
+                raise InputError("not a JSON line", source=scan_file, location=f"line {k}") from None
+    for r in records:
+        if x not in r.get("values", {}) or y not in r.get("values", {}):
+            raise InputError(f"scan records have no labels {x!r} and {y!r}", source=scan_file)
+    plots.save(plots.contour(records, x, y, level), output)
+
+
+@plot.command(name="yields")
+@spec_options
+@click.option("--postfit", is_flag=True, help="At the best fit (default: at the initial values).")
+@click.option("-o", "--output", required=True, metavar="FILE")
+@handle_errors
+def plot_yields(**kwargs):
+    """Stacked expected yields per sample and the data, per channel (pre- or post-fit)."""
+    spec, kw = _split(kwargs)
+    from tweed import api
+    from tweed.runtime import infer, plots
+
+    loaded = _load(spec, require_poi=False)
+    model = api.compile_module(loaded.module)
+    pars = infer.fit(model, hessian=False).require_success().bestfit if kw["postfit"] else model.inits()
+    ys = loaded.sample_yields(pars)
+    data = {c.name: model.data[c.start:c.stop] for c in model.channels}
+    plots.save(plots.yields(ys, data, "post-fit" if kw["postfit"] else "pre-fit"), kw["output"])
+
+
+@plot.command(name="correlation")
+@spec_options
+@click.option("-o", "--output", required=True, metavar="FILE")
+@handle_errors
+def plot_correlation(**kwargs):
+    """Correlation matrix of the best fit."""
+    spec, kw = _split(kwargs)
+    from tweed.runtime import infer, plots
+
+    model = _compile(spec, require_poi=False)
+    plots.save(plots.correlation(infer.fit(model).require_success()), kw["output"])
 
 
 @cli.command()

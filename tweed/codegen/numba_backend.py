@@ -42,6 +42,10 @@ class NumbaKernels:
     def from_module(cls, module: Module) -> "NumbaKernels":
         return cls(pack(module))
 
+    def clone(self) -> "NumbaKernels":
+        """The same program with its own buffers, for use in another thread."""
+        return NumbaKernels(self.program)
+
     def nll(self, pars: np.ndarray, data: np.ndarray, lgam: np.ndarray) -> float:
         return K.nll(*self._arr, self._val, pars, data, lgam)
 
@@ -104,20 +108,35 @@ class NumbaKernels:
         K.rate_jacobian(*self._arr, self._val, self._adj, np.require(pars, float, ["C", "W"]), J)
         return J
 
-    def constraint_curvature(self) -> np.ndarray:
-        """Per parameter, the curvature of its constraint terms at the constraint centre
-        (1/sigma^2 for a Gaussian, tau for a Barlow-Beeston Poisson); 0 if unconstrained."""
-        c = np.zeros(self.program.n_params)
+    def constraints(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every constraint term entry that reads a parameter directly: (parameter index, data
+        index, kind 0 Gaussian / 1 Poisson, sigma or tau)."""
         ins, ip, fp = self.program.ins, self.program.ip, self.program.fp
         off = self.program.params_off
+        out = [[], [], [], []]
         for row in ins:
             if row[F_OP] not in (OP_GAUSS, OP_POISSON_AUX):
                 continue
             m = ip[row[F_IP]]
+            didx = ip[row[F_IP] + 1 : row[F_IP] + 1 + m]
             pos = ip[row[F_IP] + 1 + m : row[F_IP] + 1 + 2 * m] - off
             w = fp[row[F_FP] : row[F_FP] + m]
-            ok = (pos >= 0) & (pos < c.size)  # read straight from the parameters (fused form)
-            np.add.at(c, pos[ok], w[ok])
+            ok = (pos >= 0) & (pos < self.program.n_params)  # fused form: straight from the parameters
+            gauss = row[F_OP] == OP_GAUSS
+            out[0].append(pos[ok])
+            out[1].append(didx[ok])
+            out[2].append(np.full(int(ok.sum()), 0 if gauss else 1))
+            out[3].append(1.0 / np.sqrt(w[ok]) if gauss else w[ok])
+        if not out[0]:
+            return tuple(np.zeros(0, dtype=t) for t in (np.int64, np.int64, np.int64, float))
+        return tuple(np.concatenate(a) for a in out)
+
+    def constraint_curvature(self) -> np.ndarray:
+        """Per parameter, the curvature of its constraint terms at the constraint centre
+        (1/sigma^2 for a Gaussian, tau for a Barlow-Beeston Poisson); 0 if unconstrained."""
+        c = np.zeros(self.program.n_params)
+        par, _, kind, scale = self.constraints()
+        np.add.at(c, par, np.where(kind == 0, 1.0 / scale**2, scale))
         return c
 
     def expected(self, pars) -> np.ndarray:

@@ -138,21 +138,27 @@ def fit(
     fixed=None,
     poi_value: float | None = None,
     hessian: bool = True,
+    fix: dict | None = None,
 ) -> FitResult:
-    """Minimise the NLL. poi_value fixes the POI at that value (pyhf's fixed_poi_fit)."""
+    """Minimise the NLL. poi_value fixes the POI at that value (pyhf's fixed_poi_fit); fix
+    holds any parameters ({name or index: value}) at given values."""
     x = model.inits() if init is None else np.array(init, dtype=float)
     bounds = model.bounds() if bounds is None else np.array(bounds, dtype=float)
     fixed = model.fixed() if fixed is None else np.array(fixed, dtype=bool)
+    holds = dict(fix or {})
     if poi_value is not None:
         if model.poi_index is None:
             raise ValueError("the model has no POI to fix")
-        x[model.poi_index] = poi_value
+        holds[model.poi_index] = poi_value
+    if holds:
         fixed = fixed.copy()
-        fixed[model.poi_index] = True
-        # a fixed POI may be tested outside its fit range (limit scans widen their bracket)
         bounds = bounds.copy()
-        bounds[model.poi_index] = (min(bounds[model.poi_index, 0], poi_value),
-                                   max(bounds[model.poi_index, 1], poi_value))
+        for key, value in holds.items():
+            i = key if isinstance(key, (int, np.integer)) else model.params.index(key)
+            x[i] = value
+            fixed[i] = True
+            # a held parameter may sit outside its fit range (limit scans widen their bracket)
+            bounds[i] = (min(bounds[i, 0], value), max(bounds[i, 1], value))
     lo_all, hi_all = bounds[:, 0], bounds[:, 1]
     outside = np.flatnonzero((x < lo_all) | (x > hi_all))
     if outside.size:

@@ -23,8 +23,30 @@ from tweed.runtime.fit import FitResult
 from tweed.runtime.fit import fit as _fit
 from tweed.runtime.toys import ToyResult, toy_hypotest  # noqa: F401
 
-__all__ = ["fit", "hypotest", "toy_hypotest", "upper_limit", "discovery", "HypotestResult",
-           "UpperLimitResult", "DiscoveryResult", "FitResult", "ToyResult"]
+
+def profile_scan(model, params, grids, data=None, refine: bool = True):
+    """Profile-likelihood scan over one or two parameters (tweed.runtime.profile)."""
+    from tweed.runtime.profile import profile_scan as _scan
+
+    return _scan(model, list(params), list(grids), data=data, refine=refine)
+
+
+def ranking(model, data=None, parameters=None, workers=None):
+    """Impacts of the nuisance parameters on the POI (tweed.runtime.ranking)."""
+    from tweed.runtime.ranking import ranking as _ranking
+
+    return _ranking(model, data=data, parameters=parameters, workers=workers)
+
+
+def goodness_of_fit(model, data=None):
+    """Saturated-model goodness of fit and chi2 per channel (tweed.runtime.gof)."""
+    from tweed.runtime.gof import goodness_of_fit as _gof
+
+    return _gof(model, data=data)
+
+__all__ = ["fit", "hypotest", "toy_hypotest", "upper_limit", "discovery", "profile_scan", "ranking",
+           "goodness_of_fit", "HypotestResult", "UpperLimitResult", "DiscoveryResult", "FitResult",
+           "ToyResult"]
 
 
 def fit(model, data=None, poi_value: float | None = None, **options) -> FitResult:

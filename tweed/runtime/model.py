@@ -174,6 +174,21 @@ class CompiledModel:
         return CompiledModel(self.kernels, self.params, data, self.n_main, self.channels,
                              dict(self.meta), self.ir_text)
 
+    def clone(self) -> "CompiledModel":
+        """An independent evaluator of the same model (own buffers): one per thread."""
+        twin = CompiledModel(self.kernels.clone(), self.params, self.data, self.n_main, self.channels,
+                             dict(self.meta), self.ir_text)
+        for key in ("_fit_guess", "_H0"):  # share the (read-only) fit metric
+            if key in self.__dict__:
+                twin.__dict__[key] = self.__dict__[key]
+        return twin
+
+    def fit(self, data=None, **options):
+        """Maximum-likelihood fit (see tweed.runtime.fit.fit)."""
+        from tweed.runtime.fit import fit
+
+        return fit(self, data=data, **options)
+
     def asimov_data(self, poi_value: float, data=None, **fit_options) -> np.ndarray:
         """pyhf's Asimov data: expected data at the POI-fixed fit to (observed) data."""
         from tweed.runtime.fit import fit

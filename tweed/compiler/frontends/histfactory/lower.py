@@ -286,6 +286,18 @@ def _sample_rate(c, s, params, stat_offsets, codes, source) -> Node:
     return Node(Op.MUL, (base, *factors)) if factors else base
 
 
+def sample_rates(ws: Workspace, module: Module, measurement: str | None = None,
+                 codes: InterpCodes = InterpCodes()) -> dict[str, dict[str, Node]]:
+    """The expected-rate node of every sample, by channel (for per-sample yields in plots).
+
+    Built as lower() builds them (hash-consing returns the very same nodes)."""
+    meas = ws.measurement(measurement)
+    chans = sorted(ws.channels, key=lambda c: c.name)
+    _, stat_offsets = _collect(chans, ws, meas)
+    return {c.name: {s.name: _sample_rate(c, s, module.params, stat_offsets, codes, ws.source)
+                     for s in sorted(c.samples, key=lambda s: s.name)} for c in chans}
+
+
 def lower(
     ws: Workspace,
     measurement: str | None = None,
