@@ -8,6 +8,9 @@ from hypothesis import strategies as st
 
 pos = st.floats(min_value=0.5, max_value=200.0, allow_nan=False, allow_infinity=False)
 frac = st.floats(min_value=0.02, max_value=0.3, allow_nan=False)
+# extreme but valid: tiny and huge yields, large relative uncertainties
+extreme_pos = st.builds(lambda e: 10.0**e, st.floats(min_value=-4, max_value=5))
+extreme_frac = st.floats(min_value=0.001, max_value=0.9, allow_nan=False)
 
 
 def _vary(draw, nominal, rel):
@@ -17,7 +20,12 @@ def _vary(draw, nominal, rel):
 
 
 @st.composite
-def workspaces(draw, max_channels=3, max_bins=3, with_signal_patch=False):
+def workspaces(draw, max_channels=3, max_bins=3, with_signal_patch=False, extreme=False):
+    global pos, frac
+    if extreme:
+        pos, frac = extreme_pos, extreme_frac
+    else:
+        pos, frac = _POS, _FRAC
     nch = draw(st.integers(1, max_channels))
     shared_nbins = draw(st.integers(1, max_bins))  # channels that share a shapefactor use it
     channels, observations = [], []
@@ -78,6 +86,9 @@ def workspaces(draw, max_channels=3, max_bins=3, with_signal_patch=False):
         "modifiers": [{"name": "mu", "type": "normfactor", "data": None},
                       {"name": "a2", "type": "normsys", "data": {"hi": 1.05, "lo": 0.95}}]}}]
     return ws, patch
+
+
+_POS, _FRAC = pos, frac
 
 
 def random_points(model_inits, bounds, fixed, rng: np.random.Generator, n: int = 3):

@@ -110,6 +110,8 @@ def cli():
 @click.option("--first-toy", type=int, default=0, show_default=True,
               help="Index of the first toy (split a run into jobs; merge with `tweed merge-toys`).")
 @click.option("--save-toys", metavar="FILE", help="Also write every toy's test statistic here.")
+@click.option("--allow-failed-fits", is_flag=True,
+              help="Return CLs even if one of its fits did not converge (it is then unreliable).")
 @handle_errors
 def cls(**kwargs):
     """CLs at one POI value: {"CLs_obs": x, "CLs_exp": [-2s..+2s]} (as pyhf cls).
@@ -130,7 +132,10 @@ def cls(**kwargs):
             click.echo(f"tweed: warning: toys whose fits failed (left out): {res.failed}", err=True)
         emit_json(res.to_full_dict() if kw["details"] else res.to_dict(), kw["output"])
         return
-    res = infer.hypotest(model, kw["mu"], test_stat=kw["test_stat"])
+    res = infer.hypotest(model, kw["mu"], test_stat=kw["test_stat"], allow_failed_fits=kw["allow_failed_fits"])
+    failed = [k for k, f in res.details.fits.items() if not f.success]
+    if failed:
+        click.echo(f"tweed: warning: fits that did not converge: {', '.join(failed)}", err=True)
     emit_json(res.to_full_dict() if kw["details"] else res.to_dict(), kw["output"])
 
 
@@ -195,14 +200,16 @@ def fit(**kwargs):
         sys.exit(EXIT_FIT)
 
 
-def _scan_grid(text: str):
+def _scan_grid(text: str, what: str = "--scan"):
     import numpy as np
 
     try:
         a, b, n = text.split(":")
+        if int(n) < 2:
+            raise ValueError
         return np.linspace(float(a), float(b), int(n))
     except ValueError:
-        raise click.BadParameter("expected START:STOP:N, e.g. 0:5:21") from None
+        raise InputError(f"{what}: expected START:STOP:N with N >= 2, e.g. 0:5:21; got {text!r}") from None
 
 
 @cli.command()
@@ -310,10 +317,7 @@ def scan(workspace, patchset, output, names, mu, test_stat, limits, scheduler, w
 
 
 def _range(text: str, name: str):
-    try:
-        return _scan_grid(text)
-    except click.BadParameter:
-        raise InputError(f"--range for {name}: expected START:STOP:N, got {text!r}") from None
+    return _scan_grid(text, f"--range of {name}")
 
 
 @cli.command(name="scan-profile")

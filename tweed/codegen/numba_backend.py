@@ -10,7 +10,17 @@ import numpy as np
 from tweed.codegen import numba_kernels as K
 from tweed.codegen import numba_minimize as M
 from tweed.config import threads
-from tweed.codegen.pack import F_FP, F_IP, F_OP, OP_GAUSS, OP_POISSON, OP_POISSON_AUX, Program, pack
+from tweed.codegen.pack import (
+    F_FP,
+    F_IP,
+    F_OP,
+    OP_GAUSS,
+    OP_MVN,
+    OP_POISSON,
+    OP_POISSON_AUX,
+    Program,
+    pack,
+)
 from tweed.ir.module import Module
 
 _POOL: ThreadPoolExecutor | None = None
@@ -108,9 +118,10 @@ class NumbaKernels:
         K.rate_jacobian(*self._arr, self._val, self._adj, np.require(pars, float, ["C", "W"]), J)
         return J
 
-    def constraints(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Every constraint term entry that reads a parameter directly: (parameter index, data
-        index, kind 0 Gaussian / 1 Poisson, sigma or tau)."""
+    def constraints(self, parameters_only: bool = True):
+        """Gaussian and Poisson-auxiliary term entries: (parameter index, data index, kind 0
+        Gaussian / 1 Poisson, sigma or tau). With parameters_only=False also entries whose
+        mean is not a parameter (a Gaussian on the main data), with parameter index -1."""
         ins, ip, fp = self.program.ins, self.program.ip, self.program.fp
         off = self.program.params_off
         out = [[], [], [], []]
@@ -122,22 +133,48 @@ class NumbaKernels:
             pos = ip[row[F_IP] + 1 + m : row[F_IP] + 1 + 2 * m] - off
             w = fp[row[F_FP] : row[F_FP] + m]
             ok = (pos >= 0) & (pos < self.program.n_params)  # fused form: straight from the parameters
+            keep = ok if parameters_only else np.ones(m, dtype=bool)
             gauss = row[F_OP] == OP_GAUSS
-            out[0].append(pos[ok])
-            out[1].append(didx[ok])
-            out[2].append(np.full(int(ok.sum()), 0 if gauss else 1))
-            out[3].append(1.0 / np.sqrt(w[ok]) if gauss else w[ok])
+            out[0].append(np.where(ok, pos, -1)[keep])
+            out[1].append(didx[keep])
+            out[2].append(np.full(int(keep.sum()), 0 if gauss else 1))
+            out[3].append((1.0 / np.sqrt(w) if gauss else w)[keep])
         if not out[0]:
             return tuple(np.zeros(0, dtype=t) for t in (np.int64, np.int64, np.int64, float))
         return tuple(np.concatenate(a) for a in out)
 
-    def constraint_curvature(self) -> np.ndarray:
-        """Per parameter, the curvature of its constraint terms at the constraint centre
-        (1/sigma^2 for a Gaussian, tau for a Barlow-Beeston Poisson); 0 if unconstrained."""
-        c = np.zeros(self.program.n_params)
+    def mvn_blocks(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, float]]:
+        """Multivariate-normal terms: (value positions as parameter indices or -1, data indices,
+        covariance matrix, normalisation constant 0.5 (k ln 2pi + ln det Sigma))."""
+        out = []
+        ins, ip, fp = self.program.ins, self.program.ip, self.program.fp
+        off = self.program.params_off
+        for row in ins:
+            if row[F_OP] != OP_MVN:
+                continue
+            k = ip[row[F_IP]]
+            didx = ip[row[F_IP] + 1 : row[F_IP] + 1 + k]
+            pos = ip[row[F_IP] + 1 + k : row[F_IP] + 1 + 2 * k] - off
+            pos = np.where((pos >= 0) & (pos < self.program.n_params), pos, -1)
+            P = fp[row[F_FP] : row[F_FP] + k * k].reshape(k, k)
+            out.append((pos, didx, np.linalg.inv(P), float(fp[row[F_FP] + k * k])))
+        return out
+
+    def constraint_hessian(self) -> np.ndarray:
+        """Curvature of the constraint terms at their centres, as a matrix over parameters:
+        1/sigma^2 (Gaussian), tau (Barlow-Beeston Poisson), the precision block (MVN)."""
+        n = self.program.n_params
+        H = np.zeros((n, n))
         par, _, kind, scale = self.constraints()
-        np.add.at(c, par, np.where(kind == 0, 1.0 / scale**2, scale))
-        return c
+        np.add.at(H, (par, par), np.where(kind == 0, 1.0 / scale**2, scale))
+        for pos, _, cov, _ in self.mvn_blocks():
+            ok = pos >= 0
+            H[np.ix_(pos[ok], pos[ok])] += np.linalg.inv(cov)[np.ix_(ok, ok)]
+        return H
+
+    def constraint_curvature(self) -> np.ndarray:
+        """Per parameter, the diagonal of constraint_hessian(); 0 if unconstrained."""
+        return np.diag(self.constraint_hessian()).copy()
 
     def expected(self, pars) -> np.ndarray:
         out = np.full(self.program.n_data, np.nan)
@@ -145,7 +182,8 @@ class NumbaKernels:
         return out
 
     def data_model(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per data entry: kind (0 Poisson, 1 Gaussian) and the Gaussian width (else 0)."""
+        """Per data entry: kind (0 Poisson, 1 Gaussian, 2 part of a multivariate normal; see
+        mvn_blocks()) and the Gaussian width (else 0)."""
         kind = np.zeros(self.program.n_data, dtype=np.int64)
         width = np.zeros(self.program.n_data)
         ins, ip, fp = self.program.ins, self.program.ip, self.program.fp
@@ -157,4 +195,7 @@ class NumbaKernels:
             if row[F_OP] == OP_GAUSS:
                 kind[idx] = 1
                 width[idx] = 1.0 / np.sqrt(fp[row[F_FP] : row[F_FP] + m])
+        for _, didx, cov, _ in self.mvn_blocks():
+            kind[didx] = 2
+            width[didx] = np.sqrt(np.diag(cov))
         return kind, width

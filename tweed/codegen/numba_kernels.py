@@ -16,6 +16,8 @@ import numpy as np
 from numba import njit
 
 from tweed.codegen.pack import (
+    OP_EXPR,
+    OP_MVN,
     DOWN,
     EXP,
     F0,
@@ -416,6 +418,124 @@ def _term(mode, ins_k, ip, fp, val, tv, adj, tadj, data, lgam, second):
     return 0.0
 
 
+# -- expressions (register programs from the sympy backend) and multivariate normal terms -----
+
+@njit(**OPTS)
+def _regs_run(ops, nops, o0, consts, regs):
+    for q in range(nops):
+        b = o0 + 4 * q
+        code, d, a, c = ops[b], ops[b + 1], ops[b + 2], ops[b + 3]
+        if code == 0:
+            regs[d] = consts[a]
+        elif code == 1:
+            regs[d] = regs[a] + regs[c]
+        elif code == 2:
+            regs[d] = regs[a] - regs[c]
+        elif code == 3:
+            regs[d] = regs[a] * regs[c]
+        elif code == 4:
+            regs[d] = regs[a] / regs[c]
+        elif code == 5:
+            regs[d] = regs[a] ** regs[c]
+        elif code == 6:
+            regs[d] = -regs[a]
+        elif code == 7:
+            regs[d] = math.exp(regs[a])
+        elif code == 8:
+            regs[d] = math.log(regs[a]) if regs[a] > 0 else (-math.inf if regs[a] == 0 else math.nan)
+        elif code == 9:
+            regs[d] = math.sqrt(regs[a]) if regs[a] >= 0 else math.nan
+        elif code == 10:
+            regs[d] = abs(regs[a])
+        elif code == 11:
+            regs[d] = math.sin(regs[a])
+        elif code == 12:
+            regs[d] = math.cos(regs[a])
+        elif code == 13:
+            regs[d] = math.tanh(regs[a])
+        elif code == 14:
+            regs[d] = max(regs[a], regs[c])
+        elif code == 15:
+            regs[d] = min(regs[a], regs[c])
+        elif code == 16:
+            x = regs[a]
+            regs[d] = 1.0 if x > 0 else (-1.0 if x < 0 else 0.0)
+        elif code == 17:
+            x = regs[a]
+            regs[d] = 1.0 if x > 0 else (0.0 if x < 0 else 0.5)
+        else:
+            regs[d] = regs[a]
+
+
+@njit(**OPTS)
+def _expr(mode, ins_k, ip, fp, val, tv, adj, tadj, second):
+    out, n, b, f = ins_k[F_OUT], ins_k[F_SIZE], ins_k[F_IP], ins_k[F_FP]
+    na, nregs, nops, vreg = ip[b], ip[b + 1], ip[b + 2], ip[b + 3]
+    g0 = b + 4
+    h0 = g0 + na
+    o0 = h0 + na * (na + 1) // 2
+    p0 = o0 + 4 * nops
+    regs = np.empty(nregs)
+    for i in range(n):
+        for k in range(na):
+            regs[k] = val[ip[p0 + k * n + i]]
+        _regs_run(ip, nops, o0, fp[f:], regs)
+        if mode == 0:
+            val[out + i] = regs[vreg]
+        elif mode == 1:
+            acc = 0.0
+            for k in range(na):
+                acc += regs[ip[g0 + k]] * tv[ip[p0 + k * n + i]]
+            tv[out + i] = acc
+        else:
+            ay = adj[out + i]
+            ty = tadj[out + i] if second else 0.0
+            if ay == 0.0 and ty == 0.0:
+                continue
+            for k in range(na):
+                pk = ip[p0 + k * n + i]
+                gk = regs[ip[g0 + k]]
+                adj[pk] += ay * gk
+                if second:
+                    hsum = 0.0
+                    for l in range(na):
+                        lo, hi = (k, l) if k <= l else (l, k)
+                        # index of (lo, hi) in the row-by-row upper triangle
+                        hidx = lo * na - lo * (lo - 1) // 2 + (hi - lo)
+                        hsum += regs[ip[h0 + hidx]] * tv[ip[p0 + l * n + i]]
+                    tadj[pk] += ty * gk + ay * hsum
+
+
+@njit(**OPTS)
+def _mvn(mode, ins_k, ip, fp, val, tv, adj, tadj, data, second):
+    """-ln MVN(data[idx] | x, Sigma) with precision P = Sigma^-1: value, reverse, second order."""
+    b, f = ins_k[F_IP], ins_k[F_FP]
+    k = ip[b]
+    r = np.empty(k)
+    for i in range(k):
+        r[i] = data[ip[b + 1 + i]] - val[ip[b + 1 + k + i]]
+    if mode == 0:
+        t = 0.0
+        for i in range(k):
+            acc = 0.0
+            for j in range(k):
+                acc += fp[f + i * k + j] * r[j]
+            t += r[i] * acc
+        val[ins_k[F_OUT]] = 0.5 * t + fp[f + k * k]
+        return 0.5 * t + fp[f + k * k]
+    for i in range(k):
+        acc = 0.0
+        tacc = 0.0
+        for j in range(k):
+            acc += fp[f + i * k + j] * r[j]
+            if second:
+                tacc += fp[f + i * k + j] * tv[ip[b + 1 + k + j]]
+        adj[ip[b + 1 + k + i]] -= acc
+        if second:
+            tadj[ip[b + 1 + k + i]] += tacc
+    return 0.0
+
+
 # -- sweeps -------------------------------------------------------------------------------------
 
 @njit(**OPTS)
@@ -448,7 +568,13 @@ def _fwd(ins, ip, fp, val, pars, data, lgam, terms, scratch, work):
             _nary(_int(0), row, ip, val, val, val, val, _bool(0))
         elif op == OP_SEGSUM or op == OP_SEGPROD:
             _segment(_int(0), row, ip, val, val, val, val, _bool(0), work)
-        elif terms:
+        elif op == OP_EXPR:
+            _expr(_int(0), row, ip, fp, val, val, val, val, _bool(0))
+        elif not terms:
+            continue
+        elif op == OP_MVN:
+            total += _mvn(_int(0), row, ip, fp, val, val, val, val, data, _bool(0))
+        else:
             total += _term(_int(0), row, ip, fp, val, val, val, val, data, lgam, _bool(0))
     return total
 
@@ -468,6 +594,8 @@ def _jvp(ins, ip, fp, val, tv, vec, scratch, work):
             _nary(_int(1), row, ip, val, tv, tv, tv, _bool(0))
         elif op == OP_SEGSUM or op == OP_SEGPROD:
             _segment(_int(1), row, ip, val, tv, tv, tv, _bool(0), work)
+        elif op == OP_EXPR:
+            _expr(_int(1), row, ip, fp, val, tv, tv, tv, _bool(0))
 
 
 @njit(**OPTS)
@@ -490,7 +618,13 @@ def _rev(ins, ip, fp, val, tv, adj, tadj, data, grad, hv, second, terms, scratch
             _nary(_int(2), row, ip, val, tv, adj, tadj, second)
         elif op == OP_SEGSUM or op == OP_SEGPROD:
             _segment(_int(2), row, ip, val, tv, adj, tadj, second, work)
-        elif terms:
+        elif op == OP_EXPR:
+            _expr(_int(2), row, ip, fp, val, tv, adj, tadj, second)
+        elif not terms:
+            continue
+        elif op == OP_MVN:
+            _mvn(_int(2), row, ip, fp, val, tv, adj, tadj, data, second)
+        else:
             _term(_int(2), row, ip, fp, val, tv, adj, tadj, data, data, second)
 
 
@@ -576,7 +710,7 @@ def expected(ins, ip, fp, val, pars, out):
     for k in range(ins.shape[0]):
         row = ins[k]
         op = row[F_OP]
-        if op != OP_POISSON and op != OP_POISSON_AUX and op != OP_GAUSS:
+        if op != OP_POISSON and op != OP_POISSON_AUX and op != OP_GAUSS and op != OP_MVN:
             continue
         b, f = row[F_IP], row[F_FP]
         m = ip[b]

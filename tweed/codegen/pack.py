@@ -27,6 +27,7 @@ from tweed.ir.ops import TERM_OPS, Op
 # opcodes (shared with numba_kernels.py)
 OP_PARAMS, OP_INTERP, OP_ADD, OP_MUL, OP_SEGSUM, OP_SEGPROD = range(6)
 OP_POISSON, OP_GAUSS, OP_POISSON_AUX = range(6, 9)
+OP_EXPR, OP_MVN = 9, 10
 
 # instruction fields
 F_OP, F_OUT, F_SIZE, F_IP, F_FP, F_CODE = range(6)
@@ -228,6 +229,27 @@ def _lower_segment(opcode: int):
     return rule
 
 
+def _lower_expr(p: _Packer, n: Node):
+    """An expression: its sympy-derived register program (value, gradient, Hessian) and the
+    positions of its inputs, broadcast to the output size."""
+    from tweed.codegen.sympy_backend import compile_expression
+
+    size = max(n.size, 1)
+    prog = compile_expression(n.attr("expr"), len(n.args))
+    pos = [p.positions(a, size) for a in n.args]
+    ints = [prog.nargs, prog.nregs, prog.ops.shape[0], prog.value, *prog.grad, *prog.hess,
+            *prog.ops.ravel(), *np.concatenate(pos)]
+    p.emit(n, OP_EXPR, ints, floats=prog.consts if prog.consts.size else np.zeros(1))
+
+
+def _lower_mvn(p: _Packer, n: Node):
+    idx = n.attr("index").array
+    k = idx.size
+    pos = p.positions(n.args[0], k)
+    const = 0.5 * (k * np.log(2 * np.pi) + float(n.attr("logdet")))
+    p.emit(n, OP_MVN, [k, *idx, *pos], floats=np.concatenate([n.attr("precision").array, [const]]), size=1)
+
+
 def _lower_term(opcode: int):
     def rule(p: _Packer, n: Node):
         idx = n.attr("index").array
@@ -260,6 +282,8 @@ LOWER = {
     Op.POISSON: _lower_term(OP_POISSON),
     Op.GAUSS: _lower_term(OP_GAUSS),
     Op.POISSON_AUX: _lower_term(OP_POISSON_AUX),
+    Op.EXPR: _lower_expr,
+    Op.MVNORMAL: _lower_mvn,
 }
 
 

@@ -68,6 +68,16 @@ def _eval(node: Node, vals: dict[int, np.ndarray], pars: np.ndarray, data, offse
         x = np.atleast_1d(a[0])
         red = np.sum if op is Op.SEGMENT_SUM else np.prod
         return np.array([red(x[off[s] : off[s + 1]]) for s in range(len(off) - 1)], dtype=float)
+    if op is Op.EXPR:
+        from tweed.ir import expr
+
+        env = {f"x{k}": a[k] for k in range(len(a))}
+        return np.asarray(expr.evaluate(expr.parse(at["expr"]), env), dtype=float) * np.ones(np.broadcast_shapes(*[np.shape(x) for x in a]))
+    if op is Op.MVNORMAL:
+        idx = at["index"].array
+        r = data[idx] - np.broadcast_to(a[0], idx.shape)
+        P = at["precision"].array.reshape(idx.size, idx.size)
+        return 0.5 * r @ P @ r + 0.5 * idx.size * np.log(2 * np.pi) + 0.5 * at["logdet"]
     if op is Op.POISSON:
         n = data[at["index"].array]
         return np.sum(poisson_nll(n, np.broadcast_to(a[0], n.shape)))

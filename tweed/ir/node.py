@@ -120,13 +120,13 @@ def infer_shape(op: Op, args: tuple["Node", ...], attrs: dict[str, Any]) -> tupl
     if op is Op.INTERP_SHIFT:
         keys = ("lo", "nom", "hi")
         return _broadcast([args[0].shape] + [attrs[k].shape for k in keys], op.value)
-    if op in (Op.ADD, Op.MUL):
+    if op in (Op.ADD, Op.MUL, Op.EXPR):
         return _broadcast([a.shape for a in args], op.value)
     if op is Op.CONCAT:
         return (sum(_length(a.shape) for a in args),)
     if op in (Op.SEGMENT_SUM, Op.SEGMENT_PROD):
         return (max(_length(attrs["offsets"].shape) - 1, 0),)
-    if op in (Op.POISSON, Op.GAUSS, Op.POISSON_AUX):
+    if op in (Op.POISSON, Op.GAUSS, Op.POISSON_AUX, Op.MVNORMAL):
         return ()
     raise IRError(f"no shape rule for op {op}")
 

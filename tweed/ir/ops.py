@@ -22,13 +22,15 @@ class Op(enum.Enum):
     CONCAT = "concat"  # concatenation of 1+ args (a scalar counts as length 1)
     SEGMENT_SUM = "segment_sum"  # out[s] = sum(x[offsets[s]:offsets[s+1]]) {offsets=@int}
     SEGMENT_PROD = "segment_prod"  # out[s] = prod(x[offsets[s]:offsets[s+1]]) {offsets=@int}
+    EXPR = "expr"  # elementwise expression of the args x0, x1, ... {expr} (tweed/specs/expr.lark)
     # --- likelihood terms (value: a scalar contribution to the NLL) ---------------------
     POISSON = "poisson"  # sum_i -ln Pois_c(data[index_i] | x_i), continuous Poisson {index}
     GAUSS = "gauss"  # sum_i -ln N(data[index_i] | x_i, sigma_i) {index, sigma}
     POISSON_AUX = "poisson_aux"  # sum_i -ln Pois_c(data[index_i] | x_i*tau_i) {index, tau}
+    MVNORMAL = "mvnormal"  # -ln MVN(data[index] | x, Sigma) {index, precision=Sigma^-1 flat, logdet}
 
 
-TERM_OPS = frozenset({Op.POISSON, Op.GAUSS, Op.POISSON_AUX})
+TERM_OPS = frozenset({Op.POISSON, Op.GAUSS, Op.POISSON_AUX, Op.MVNORMAL})
 
 # Interpolation codes, named as pyhf names them ("4p" is pyhf's code4p = ROOT histosys code 4).
 # Which codes an op accepts: the verifier's table.
@@ -50,9 +52,11 @@ ATTR_KEYS: dict[Op, tuple[tuple[str, ...], tuple[str, ...]]] = {
     Op.CONCAT: ((), ()),
     Op.SEGMENT_SUM: (("offsets",), ()),
     Op.SEGMENT_PROD: (("offsets",), ()),
+    Op.EXPR: (("expr",), ()),
     Op.POISSON: (("index",), ()),
     Op.GAUSS: (("index", "sigma"), ()),
     Op.POISSON_AUX: (("index", "tau"), ()),
+    Op.MVNORMAL: (("index", "logdet", "precision"), ()),
 }
 
 # Number of args per op: (min, max); None = unbounded.
@@ -68,7 +72,9 @@ ARITY: dict[Op, tuple[int, int | None]] = {
     Op.CONCAT: (1, None),
     Op.SEGMENT_SUM: (1, 1),
     Op.SEGMENT_PROD: (1, 1),
+    Op.EXPR: (1, None),
     Op.POISSON: (1, 1),
     Op.GAUSS: (1, 1),
     Op.POISSON_AUX: (1, 1),
+    Op.MVNORMAL: (1, 1),
 }

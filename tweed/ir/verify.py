@@ -93,6 +93,30 @@ def _check_term(node: Node, m: Module) -> None:
                 _fail(node, f"attribute {key} has shape {c.shape}, expected {idx.shape}")
 
 
+def _check_expr(node: Node, m: Module) -> None:
+    from tweed.errors import InputError
+    from tweed.ir import expr
+
+    try:
+        tree = expr.parse(node.attr("expr"))
+    except InputError as exc:
+        _fail(node, exc.message)
+    allowed = {f"x{k}" for k in range(len(node.args))}
+    unknown = [v for v in expr.variables(tree) if v not in allowed]
+    if unknown:
+        _fail(node, f"expression uses {unknown}, but the node has only {sorted(allowed)}")
+
+
+def _check_mvnormal(node: Node, m: Module) -> None:
+    _check_term(node, m)
+    k = node.attr("index").shape[0]
+    p = _float_const(node, "precision")
+    if p.shape != (k * k,):
+        _fail(node, f"precision must hold {k}x{k} values, has {p.shape}")
+    if not np.isfinite(node.attr("logdet")):
+        _fail(node, "logdet is not finite")
+
+
 def _check_const(node: Node, m: Module) -> None:
     _float_const(node, "value")
 
@@ -113,9 +137,11 @@ CHECKS: dict[Op, Callable[[Node, Module], None]] = {
     Op.CONCAT: _check_nothing,
     Op.SEGMENT_SUM: _check_segment,
     Op.SEGMENT_PROD: _check_segment,
+    Op.EXPR: _check_expr,
     Op.POISSON: _check_term,
     Op.GAUSS: _check_term,
     Op.POISSON_AUX: _check_term,
+    Op.MVNORMAL: _check_mvnormal,
 }
 
 

@@ -6,7 +6,7 @@ model's initial point (made positive definite), computed once per model and set 
 parameters and cached, so parameters of very different widths (a Barlow-Beeston gamma of
 width 1e-5 next to a normfactor of width 1) need no tuning. The result carries a status
 that every caller checks: "ok", "max-iterations", "stalled" or "nan". A fit that stops
-short is restarted (up to RETRIES times) from its end point with the exact Hessian there.
+short is retried with the strategies of STRATEGIES, and the result lists what was tried.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from tweed.errors import FitError
 from tweed.runtime.minimize import OK, MinimizeResult, inverse_hessian_guess, minimize_bounded
 
 GTOL = 1e-7  # projected gradient x natural width: NLL changes ~ GTOL^2 remain
-RETRIES = 2  # restarts with the exact Hessian at the end point when a fit does not converge
 
 
 @dataclass
@@ -35,6 +34,8 @@ class FitResult:
     at_bounds: list[str] = field(default_factory=list)
     uncertainties: np.ndarray | None = None
     covariance: np.ndarray | None = None
+    attempts: list[dict] = field(default_factory=list)  # strategies tried, in order
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def success(self) -> bool:
@@ -69,6 +70,8 @@ class FitResult:
             "at_bounds": self.at_bounds,
             "grad_norm": self.grad_norm,
             "nfev": self.nfev,
+            "attempts": self.attempts,
+            "warnings": self.warnings,
         }
 
 
@@ -96,8 +99,7 @@ def _curvature(model, pars: np.ndarray) -> np.ndarray:
     lam = model.expected_data(pars)[:n_main]
     w = 1.0 / np.maximum(lam, 1e-9 * max(1.0, float(np.max(np.abs(lam)))))
     G = (J.T * w) @ J
-    G[np.diag_indices(n)] += k.constraint_curvature()
-    return G
+    return G + k.constraint_hessian()
 
 
 STATUS = {0: OK, 1: "max-iterations", 2: "nan", 3: "stalled"}
@@ -105,14 +107,15 @@ MESSAGES = {0: "converged", 1: "no convergence in the iteration limit",
             2: "the NLL is not finite at the start point", 3: "the line search cannot decrease the NLL"}
 
 
-def _minimize(model, data, x, free, lo, hi, B0, fg, y0=None):
+def _minimize(model, data, x, free, lo, hi, B0, fg, y0=None, gtol=None):
     """The compiled minimiser when the backend has one, else the Python reference."""
     y0 = x[free] if y0 is None else y0
+    gtol = GTOL if gtol is None else gtol
     kernels = model.kernels
     if getattr(kernels, "minimize", None) is None or not USE_COMPILED:
-        return minimize_bounded(fg, y0, lo, hi, B0, gtol=GTOL)
+        return minimize_bounded(fg, y0, lo, hi, B0, gtol=gtol)
     d, lg = model._data(data)
-    y, f, st, it, nfev, pg = kernels.minimize(x, free, y0, lo, hi, B0, d, lg, GTOL, MAXITER)
+    y, f, st, it, nfev, pg = kernels.minimize(x, free, y0, lo, hi, B0, d, lg, gtol, MAXITER)
     return MinimizeResult(y, f, None, STATUS[st], MESSAGES[st] if st else "converged", it, nfev, pg)
 
 
@@ -128,6 +131,61 @@ def at_rate_boundary(model, pars, data=None, rtol: float = 1e-9) -> bool:
     lam = model.expected_data(pars)[: model.n_main]
     empty = d[: model.n_main] == 0
     return bool(np.any(empty & (lam <= rtol * (1.0 + np.max(np.abs(lam))))))
+
+
+# What a fit tries, in order, until one converges (docs/robustness.md):
+#   bfgs            compiled projected BFGS from the start, metric from the model's curvature
+#                   at its initial values (Fisher information or exact Hessian)
+#   hessian-restart the same from where it stopped, metric = exact Hessian there
+#   from-inits      from the model's initial values (or the bounds' midpoints if the start was
+#                   the inits), exact-Hessian metric there, ten times tighter tolerance
+#   reference       the Python minimiser (another implementation) from the best point so far
+STRATEGIES = ("bfgs", "hessian-restart", "from-inits", "reference")
+
+
+def _metric_at(model, data, full, free):
+    with np.errstate(all="ignore"):
+        H = model.hessian(full, data, free_only=True)[np.ix_(free, free)]
+    return inverse_hessian_guess(H)
+
+
+def _with_retries(model, data, x, free, lo, hi, fg, full):
+    """Run the strategies until one converges; the result with the lowest NLL otherwise."""
+    attempts = []
+    best = None
+    for strategy in STRATEGIES:
+        if strategy == "bfgs":
+            res = _minimize(model, data, x, free, lo, hi, _inverse_hessian_guess(model, free), fg)
+        elif strategy == "hessian-restart":
+            if not np.all(np.isfinite(best.x)):
+                continue
+            full[:] = x
+            full[free] = best.x
+            B = _metric_at(model, data, full, free)
+            full[:] = x
+            res = _minimize(model, data, full, free, lo, hi, B, fg, y0=best.x)
+        elif strategy == "from-inits":
+            start = model.inits()[free]
+            if np.allclose(start, x[free]):
+                span = np.where(np.isfinite(hi - lo), 0.5 * (lo + hi), start)
+                start = 0.5 * (start + span)
+            start = np.clip(start, lo, hi)
+            full[:] = x
+            full[free] = start
+            if not np.isfinite(model.nll(full, data)):
+                continue
+            B = _metric_at(model, data, full, free)
+            full[:] = x
+            res = _minimize(model, data, full, free, lo, hi, B, fg, y0=start, gtol=GTOL / 10)
+        else:
+            y0 = best.x if np.all(np.isfinite(best.x)) else x[free]
+            res = minimize_bounded(fg, y0, lo, hi, _inverse_hessian_guess(model, free), gtol=GTOL)
+        attempts.append((strategy, res.status, float(res.f), int(res.nfev)))
+        if best is None or (np.isfinite(res.f) and (not np.isfinite(best.f) or res.f < best.f)) or res.status == OK:
+            best = res
+        if res.status == OK:
+            break
+    return best, attempts
 
 
 def fit(
@@ -175,20 +233,8 @@ def fit(
         f, g = model.nll_and_grad(full, data)
         return f, g[free]
 
-    B0 = _inverse_hessian_guess(model, free)
-    res = _minimize(model, data, x, free, lo_all[free], hi_all[free], B0, fg)
-    evaluations = res.nfev
-    for _ in range(RETRIES):
-        if res.status == OK or not np.isfinite(res.f):
-            break
-        # retry from where it stopped, with the exact Hessian there as the metric
-        full[free] = res.x
-        with np.errstate(all="ignore"):
-            H = model.hessian(full, data, free_only=True)[np.ix_(free, free)]
-        full[:] = x
-        res = _minimize(model, data, full, free, lo_all[free], hi_all[free], inverse_hessian_guess(H),
-                        fg, y0=res.x)
-        evaluations += res.nfev
+    res, attempts = _with_retries(model, data, x, free, lo_all[free], hi_all[free], fg, full)
+    evaluations = sum(a[3] for a in attempts)
     best = x.copy()
     best[free] = res.x
     if res.status == "stalled" and at_rate_boundary(model, best, data):
@@ -201,7 +247,13 @@ def fit(
     out = FitResult(
         bestfit=best, twice_nll=2.0 * float(res.f), status=res.status, message=res.message,
         par_names=names, fixed=fixed, grad_norm=res.pgrad, nfev=evaluations, at_bounds=at,
+        attempts=[{"strategy": a[0], "status": a[1], "twice_nll": 2.0 * a[2], "nfev": a[3]} for a in attempts],
     )
+    curv = getattr(model.kernels, "constraint_curvature", None)
+    if curv is not None and at:
+        constrained = curv() > 0
+        out.warnings = [f"constrained parameter {n} ended at a bound of its range"
+                        for n in at if constrained[names.index(n)]]
     if hessian and out.success:
         _add_uncertainties(model, out, data, free)
     return out

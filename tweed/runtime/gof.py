@@ -36,14 +36,17 @@ class GoodnessOfFit:
 def saturated_nll(model, data=None) -> float:
     """NLL of the saturated model: each Poisson datum at its own rate, each Gaussian at its mean."""
     d = model.data if data is None else np.asarray(data, dtype=float)
-    par, didx, kind, scale = model.kernels.constraints()
+    par, didx, kind, scale = model.kernels.constraints(parameters_only=False)
     pois = np.ones(d.size, dtype=bool)
     pois[didx[kind == 0]] = False
-    n = d[pois]
-    total = float(np.sum(n - xlogy(n, n) + gammaln(n + 1.0)))
+    total = 0.0
     sig = scale[kind == 0]
     total += float(np.sum(np.log(sig) + 0.5 * np.log(2 * np.pi)))
-    return total
+    for _, didx, _, const in model.kernels.mvn_blocks():
+        pois[didx] = False
+        total += const
+    n = d[pois]
+    return total + float(np.sum(n - xlogy(n, n) + gammaln(n + 1.0)))
 
 
 def goodness_of_fit(model, data=None) -> GoodnessOfFit:

@@ -203,6 +203,8 @@ class CompiledModel:
         out = np.empty((n, lam.size))
         pois = self._kind == 0
         out[:, pois] = rng.poisson(np.clip(lam[pois], 0.0, None), size=(n, int(pois.sum())))
-        gaus = ~pois
+        gaus = self._kind == 1
         out[:, gaus] = rng.normal(lam[gaus], self._width[gaus], size=(n, int(gaus.sum())))
+        for _, didx, cov, _ in self.kernels.mvn_blocks() if np.any(self._kind == 2) else ():
+            out[:, didx] = rng.multivariate_normal(lam[didx], cov, size=n)
         return out

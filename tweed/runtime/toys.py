@@ -151,7 +151,10 @@ def sample_toy(model, pars: np.ndarray, rng: np.random.Generator, lam=None) -> n
     out = np.empty_like(lam)
     pois = kind == 0
     out[pois] = rng.poisson(np.clip(lam[pois], 0.0, None))
-    out[~pois] = rng.normal(lam[~pois], width[~pois])
+    gaus = kind == 1
+    out[gaus] = rng.normal(lam[gaus], width[gaus])
+    for _, didx, cov, _ in model.kernels.mvn_blocks() if np.any(kind == 2) else ():
+        out[didx] = rng.multivariate_normal(lam[didx], cov)
     return out
 
 

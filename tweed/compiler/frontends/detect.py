@@ -11,8 +11,8 @@ FORMATS = ("histfactory",)
 
 def detect(doc: Any, source: str) -> str:
     if isinstance(doc, dict):
-        if "channels" in doc and ("measurements" in doc or "observations" in doc):
-            return "histfactory"
+        if "patches" not in doc and len({"channels", "measurements", "observations"} & set(doc)) >= 2:
+            return "histfactory"  # the schema then says what is missing
         if "patches" in doc and "metadata" in doc:
             raise InputError(
                 "this is a patchset, not a workspace: pass it with --patchset and pick a point "

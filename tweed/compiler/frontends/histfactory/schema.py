@@ -1,9 +1,4 @@
-"""Validation of HistFactory documents against Tweed's versioned schemas in tweed/specs.
-
-Valid documents take the fast path (fastjsonschema compiles the schema to Python, ~15x faster
-than jsonschema on a 1 MB workspace); an invalid one is re-checked with jsonschema, whose
-best_match picks the most relevant violation and its JSON path for the message.
-"""
+"""Validation of HistFactory documents (tweed/specs/histfactory/1.0.0), whole or part by part."""
 
 from __future__ import annotations
 
@@ -12,38 +7,13 @@ from typing import Any
 
 import fastjsonschema
 
+from tweed.compiler.frontends.jsonschema_check import _short, check
 from tweed.compiler.frontends.source import pointer
 from tweed.errors import InputError
 from tweed.specs import load_schema
 
 VERSION = "1.0.0"
 KINDS = ("workspace", "patchset", "jsonpatch")
-
-
-@lru_cache(maxsize=None)
-def _validator(kind: str):
-    # jsonschema is imported only when a document is invalid (its messages are better)
-    import jsonschema
-    from referencing import Registry, Resource
-
-    resources = []
-    for k in KINDS:
-        schema = load_schema("histfactory", VERSION, f"{k}.json")
-        resources.append((schema["$id"], Resource.from_contents(schema)))
-    registry = Registry().with_resources(resources)
-    schema = load_schema("histfactory", VERSION, f"{kind}.json")
-    cls = jsonschema.validators.validator_for(schema)
-    return cls(schema, registry=registry)
-
-
-@lru_cache(maxsize=None)
-def _fast(kind: str):
-    def handler(uri: str):
-        name = uri.rsplit("/", 1)[-1]
-        return load_schema("histfactory", VERSION, name)
-
-    schema = load_schema("histfactory", VERSION, f"{kind}.json")
-    return fastjsonschema.compile(schema, handlers={"tweed": handler}, use_formats=False)
 
 
 @lru_cache(maxsize=None)
@@ -84,25 +54,7 @@ def validate_part(value: Any, definition: str, source: str, where: str) -> None:
     )
 
 
-def _short(text: str, limit: int = 160) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def validate(doc: Any, kind: str, source: str) -> None:
     """Raise an InputError naming the JSON path of the most relevant schema violation."""
-    try:
-        _fast(kind)(doc)
-        return
-    except fastjsonschema.JsonSchemaException:
-        pass
-    from jsonschema.exceptions import best_match
-
-    error = best_match(_validator(kind).iter_errors(doc))
-    if error is None:
-        return
-    where = pointer(error.absolute_path)
-    raise InputError(
-        f"does not match the HistFactory {kind} schema {VERSION}: {_short(error.message)}",
-        source=source,
-        location=where,
-    )
+    check(doc, "histfactory", VERSION, f"{kind}.json", f"HistFactory {kind}", source,
+          siblings=tuple(f"{k}.json" for k in KINDS))
