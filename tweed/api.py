@@ -11,12 +11,15 @@ from typing import Any
 import numpy as np
 
 from tweed.codegen.numba_backend import NumbaKernels
-from tweed.compiler.frontends import histfactory
+from tweed.compiler.frontends import histfactory, simplified
 from tweed.compiler.frontends.detect import detect
 from tweed.compiler.frontends.histfactory.lower import InterpCodes
 from tweed.compiler.frontends.source import read_json
 from tweed.compiler.pipeline import parse_pipeline, run_pipeline
+from tweed.errors import InputError
 from tweed.ir.module import Module
+from tweed.ir.node import Const, Node
+from tweed.ir.ops import Op
 from tweed.ir.printer import print_module
 from tweed.runtime.model import Channel, CompiledModel, ParameterTable, ParamSetInfo
 
@@ -29,6 +32,14 @@ class Loaded:
     format: str
     spec: Any  # the front end's own view (HistFactorySpec for HistFactory)
     options: dict | None = None
+    # rates the fits must keep >= 0 beyond the Poisson means (Spey's positivity constraint on
+    # the background of a simplified likelihood): an optimiser constraint, not a term
+    domain: Node | None = None
+
+    @property
+    def background(self) -> np.ndarray | None:
+        """A-priori expected main data the front end knows (simplified likelihoods), else None."""
+        return self.spec.background.copy() if self.format == "simplified" else None
 
     def sample_yields(self, pars) -> dict[str, dict[str, np.ndarray]]:
         """Expected yields of every sample in every channel at pars (IR interpreter)."""
@@ -59,6 +70,7 @@ def read(
     require_poi: bool = True,
     digest_check: bool = True,
     source_name: str | None = None,
+    model: str | None = None,
 ) -> Loaded:
     """Run the front end for the spec's format (detected from content) and return its IR."""
     if isinstance(source, (dict, list)):
@@ -66,6 +78,16 @@ def read(
     else:
         doc, name = read_json(source)
     fmt = detect(doc, name)
+    if fmt != "histfactory" and (patches or patchset is not None or patch_name is not None):
+        raise InputError(f"patches apply to HistFactory workspaces; {name} is a {fmt} model",
+                         source=name)
+    if fmt == "simplified":
+        spec = simplified.load(doc, name, model=model)
+        module, domain = simplified.lower_with_domain(spec)
+        return Loaded(module, fmt, spec, {"model": spec.model}, domain=domain)
+    if model is not None:
+        raise InputError(f"--model selects a simplified-likelihood model; {name} is a {fmt} model",
+                         source=name)
     if fmt == "histfactory":
         spec = histfactory.load(doc, patches=list(patches), patchset=patchset,
                                 patch_name=patch_name, digest_check=digest_check, source_name=name)
@@ -76,8 +98,14 @@ def read(
     raise AssertionError(fmt)
 
 
-def compile_module(module: Module, pipeline: str | None = None) -> CompiledModel:
-    """Optimise the IR with the pass pipeline and compile it with the numba backend."""
+def compile_module(module: "Module | Loaded", pipeline: str | None = None,
+                   background: np.ndarray | None = None) -> CompiledModel:
+    """Optimise the IR with the pass pipeline and compile it with the numba backend (a Loaded
+    also hands over what its front end knows beyond the IR)."""
+    domain = None
+    if isinstance(module, Loaded):
+        domain = module.domain
+        module, background = module.module, module.background if background is None else background
     opt = run_pipeline(module, parse_pipeline(pipeline) if pipeline else None)
     kernels = NumbaKernels.from_module(opt)
     sets = tuple(ParamSetInfo(p.name, opt.offsets[p.name], p.size, p.kind) for p in opt.params)
@@ -87,12 +115,23 @@ def compile_module(module: Module, pipeline: str | None = None) -> CompiledModel
     )
     channels = tuple(Channel(c.name, c.start, c.stop) for c in opt.channels)
     return CompiledModel(kernels, table, opt.data.array.copy(), opt.n_main, channels,
-                         meta=opt.meta_dict(), ir_text=None)
+                         meta=opt.meta_dict(), ir_text=None, background=background,
+                         domain=None if domain is None else _domain_kernels(opt, domain))
+
+
+def _domain_kernels(opt: Module, domain: Node) -> NumbaKernels:
+    """The domain rates compiled as the Poisson means of a module over the same parameters:
+    its expected() gives their values, its rate_jacobian() their derivatives."""
+    n = domain.size
+    dom = Module(params=opt.params, data=Const(np.zeros(n)), n_main=n, poi=opt.poi,
+                 terms=(Node(Op.POISSON, (domain,), {"index": Const(np.arange(n))}),))
+    return NumbaKernels.from_module(run_pipeline(dom, ("fold-constants",)))
 
 
 def load(source: Any, pipeline: str | None = None, **options) -> CompiledModel:
     """Read any supported spec and compile it: the one-call entry point (tweed.load)."""
-    return compile_module(read(source, **options).module, pipeline=pipeline)
+    loaded = read(source, **options)
+    return compile_module(loaded, pipeline=pipeline)
 
 
 def optimised_ir(module: Module, pipeline: str | None = None) -> str:

@@ -72,7 +72,7 @@ def run_point(workspace: dict, source: str, patch: Patch, options: ScanOptions) 
         loaded = api.read(workspace, patches=[patch], measurement=options.measurement,
                           normsys_code=options.normsys_code, histosys_code=options.histosys_code,
                           digest_check=False, source_name=source)
-        model = api.compile_module(loaded.module)
+        model = api.compile_module(loaded)
         # keep this point's IR alive until the next point is built: hash-consing then hands
         # the next point the same nodes for every unchanged sample, and the memoised passes
         # skip them

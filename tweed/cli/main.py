@@ -60,6 +60,10 @@ def spec_options(fn):
                      help="normsys interpolation: code0, code1, code2, code4."),
         click.option("--histosys-interp", default="code4p", show_default=True,
                      help="histosys interpolation: code0, code2, code4, code4p."),
+        click.option("--model", "sl_model", metavar="NAME", default=None,
+                     help="Simplified likelihoods: uncorrelated_background, correlated_background, "
+                          "third_moment_expansion, effective_sigma, poisson, normal, multivariate_normal "
+                          "(default: third_moment_expansion with third moments, else correlated_background)."),
     ]
     for opt in reversed(opts):
         fn = opt(fn)
@@ -73,18 +77,21 @@ def _load(kw: dict, require_poi: bool):
         kw["workspace"], patches=kw["patches"], patchset=kw["patchset"], patch_name=kw["patch_name"],
         measurement=kw["measurement"], normsys_code=kw["normsys_interp"],
         histosys_code=kw["histosys_interp"], require_poi=require_poi,
-        digest_check=not kw["no_digest_check"],
+        digest_check=not kw["no_digest_check"], model=kw.get("sl_model"),
     )
 
 
 def _compile(kw: dict, require_poi: bool = True):
     from tweed import api
 
-    return api.compile_module(_load(kw, require_poi).module)
+    return api.compile_module(_load(kw, require_poi))
 
 
 SPEC_KEYS = ("workspace", "patches", "patchset", "patch_name", "no_digest_check", "measurement",
-             "normsys_interp", "histosys_interp")
+             "normsys_interp", "histosys_interp", "sl_model")
+
+APRIORI_HELP = ("Expected results a priori: fit the background-only expectation instead of the "
+                "observed data (Spey's apriori); default: a posteriori.")
 
 
 def _split(kwargs: dict) -> tuple[dict, dict]:
@@ -112,6 +119,7 @@ def cli():
 @click.option("--save-toys", metavar="FILE", help="Also write every toy's test statistic here.")
 @click.option("--allow-failed-fits", is_flag=True,
               help="Return CLs even if one of its fits did not converge (it is then unreliable).")
+@click.option("--apriori", is_flag=True, help=APRIORI_HELP)
 @handle_errors
 def cls(**kwargs):
     """CLs at one POI value: {"CLs_obs": x, "CLs_exp": [-2s..+2s]} (as pyhf cls).
@@ -132,7 +140,8 @@ def cls(**kwargs):
             click.echo(f"tweed: warning: toys whose fits failed (left out): {res.failed}", err=True)
         emit_json(res.to_full_dict() if kw["details"] else res.to_dict(), kw["output"])
         return
-    res = infer.hypotest(model, kw["mu"], test_stat=kw["test_stat"], allow_failed_fits=kw["allow_failed_fits"])
+    res = infer.hypotest(model, kw["mu"], test_stat=kw["test_stat"], allow_failed_fits=kw["allow_failed_fits"],
+                         apriori=kw["apriori"])
     failed = [k for k, f in res.details.fits.items() if not f.success]
     if failed:
         click.echo(f"tweed: warning: fits that did not converge: {', '.join(failed)}", err=True)
@@ -186,7 +195,7 @@ def fit(**kwargs):
     loaded = _load(spec, require_poi=kw["mu"] is not None)
     from tweed import api
 
-    model = api.compile_module(loaded.module)
+    model = api.compile_module(loaded)
     res = infer.fit(model, poi_value=kw["mu"])
     fmt = kw["fmt"]
     if fmt == "auto":
@@ -220,6 +229,7 @@ def _scan_grid(text: str, what: str = "--scan"):
 @click.option("-o", "--output", metavar="FILE", help="Write the JSON result here (atomically).")
 @click.option("--details", is_flag=True, help="Also print every scanned POI value with its CLs.")
 @click.option("--plot", metavar="FILE", help="Also draw CLs against the POI with the Brazil band.")
+@click.option("--apriori", is_flag=True, help=APRIORI_HELP)
 @handle_errors
 def limit(**kwargs):
     """Upper limits on the POI: {"upper_limit_obs": x, "upper_limit_exp": [-2s..+2s]}."""
@@ -228,12 +238,32 @@ def limit(**kwargs):
 
     model = _compile(spec)
     scan = _scan_grid(kw["scan"]) if kw["scan"] else None
-    res = infer.upper_limit(model, level=kw["level"], test_stat=kw["test_stat"], scan=scan)
+    res = infer.upper_limit(model, level=kw["level"], test_stat=kw["test_stat"], scan=scan,
+                            apriori=kw["apriori"])
     emit_json(res.to_full_dict() if kw["details"] else res.to_dict(), kw["output"])
     if kw["plot"]:
         from tweed.runtime import plots
 
         plots.save(plots.brazil(res, model.poi_name), kw["plot"])
+
+
+@cli.command()
+@spec_options
+@click.option("--poi-value", "mu", default=1.0, show_default=True, type=float, help="POI value to test.")
+@click.option("--allow-negative-signal", is_flag=True,
+              help="Let the unconditional fit take the POI below 0 (Spey's allow_negative_signal).")
+@click.option("--apriori", is_flag=True, help=APRIORI_HELP)
+@click.option("-o", "--output", metavar="FILE", help="Write the JSON result here (atomically).")
+@handle_errors
+def chi2(**kwargs):
+    """chi2 = 2 (NLL(mu) - NLL_min) with the nuisance parameters profiled (Spey's chi2)."""
+    spec, kw = _split(kwargs)
+    from tweed.runtime import infer
+
+    model = _compile(spec)
+    data = model.apriori_data() if kw["apriori"] else None
+    res = infer.chi2(model, kw["mu"], data=data, allow_negative_signal=kw["allow_negative_signal"])
+    emit_json(res.to_dict(), kw["output"])
 
 
 @cli.command()
@@ -429,7 +459,7 @@ def plot_yields(**kwargs):
     from tweed.runtime import infer, plots
 
     loaded = _load(spec, require_poi=False)
-    model = api.compile_module(loaded.module)
+    model = api.compile_module(loaded)
     pars = infer.fit(model, hessian=False).require_success().bestfit if kw["postfit"] else model.inits()
     ys = loaded.sample_yields(pars)
     data = {c.name: model.data[c.start:c.stop] for c in model.channels}

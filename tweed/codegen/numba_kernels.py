@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+from tweed.codegen import kernel_cache  # noqa: F401  (first: sets the cache directory)
 from numba import njit
 
 from tweed.codegen.pack import (

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+from tweed.codegen import kernel_cache  # noqa: F401  (first: sets the cache directory)
 from numba import njit, prange
 
 from tweed.codegen.numba_kernels import _bool, _fwd, _rev, _scratch

@@ -54,10 +54,25 @@ class AsymptoticCalculator:
         self.model = model
         self.test_stat = test_stat
         self.data = model.data if data is None else np.asarray(data, dtype=float)
+        # Spey's conventions (simplified likelihoods): the tilde statistics fit mu >= 0 whatever
+        # the model's range, and the Asimov data keep the constraint centres at their nominal
+        # values instead of moving them to the conditional fit (docs/simplified.md)
+        self.spey = model.meta.get("conventions") == "spey"
+        if self.spey and test_stat in ("qtilde", "tmu_tilde"):
+            bounds = (model.bounds() if bounds is None else np.array(bounds, dtype=float)).copy()
+            bounds[model.poi_index, 0] = max(bounds[model.poi_index, 0], 0.0)
+            if init is not None or model.inits()[model.poi_index] < 0:
+                init = (model.inits() if init is None else np.array(init, dtype=float)).copy()
+                init[model.poi_index] = max(init[model.poi_index], 0.0)
         self.kw = dict(init=init, bounds=bounds, fixed=fixed)
         self.allow_failed = allow_failed_fits
         self._free_obs: FitResult | None = None
         self._asimov: tuple[np.ndarray, FitResult, FitResult] | None = None
+
+    def bounds(self) -> np.ndarray:
+        """The parameter ranges the fits use."""
+        b = self.kw["bounds"]
+        return self.model.bounds() if b is None else np.array(b, dtype=float)
 
     def _check(self, name: str, res: FitResult) -> FitResult:
         if not res.success and not self.allow_failed:
@@ -81,6 +96,8 @@ class AsymptoticCalculator:
                 f"POI-fixed fit (mu={self.asimov_mu}) generating the Asimov data",
                 fit(self.model, self.data, poi_value=self.asimov_mu, hessian=False, **self.kw))
             data = self.model.expected_data(gen.bestfit)
+            if self.spey:
+                data[self.model.n_main:] = self.data[self.model.n_main:]
             free = self._check("free fit to the Asimov data",
                                fit(self.model, data, hessian=False, **self.kw))
             self._asimov = (data, gen, free)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tweed.errors import FitError
-from tweed.runtime.minimize import OK, MinimizeResult, inverse_hessian_guess, minimize_bounded
+from tweed.runtime.minimize import OK, STALLED, MinimizeResult, inverse_hessian_guess, minimize_bounded
 
 GTOL = 1e-7  # projected gradient x natural width: NLL changes ~ GTOL^2 remain
 
@@ -233,7 +233,10 @@ def fit(
         f, g = model.nll_and_grad(full, data)
         return f, g[free]
 
-    res, attempts = _with_retries(model, data, x, free, lo_all[free], hi_all[free], fg, full)
+    if getattr(model, "domain", None) is None:
+        res, attempts = _with_retries(model, data, x, free, lo_all[free], hi_all[free], fg, full)
+    else:
+        res, attempts = _domain_fit(model, data, x, free, lo_all[free], hi_all[free], fg, full)
     evaluations = sum(a[3] for a in attempts)
     best = x.copy()
     best[free] = res.x
@@ -257,6 +260,81 @@ def fit(
     if hessian and out.success:
         _add_uncertainties(model, out, data, free)
     return out
+
+
+DOMAIN_ATOL = 1e-9  # how far below 0 a domain rate may end (relative to the largest rate)
+
+
+def _feasible(model, pars) -> bool:
+    g = model.domain_rates(pars)
+    return bool(np.all(g >= -DOMAIN_ATOL * max(1.0, float(np.max(np.abs(g), initial=0.0)))))
+
+
+def _domain_fit(model, data, x, free, lo, hi, fg, full):
+    """BFGS; if it stalls or leaves the domain, SLSQP with the domain constraints; if that
+    fails too, the usual retry strategies (whose best result is checked the same way)."""
+    res = _minimize(model, data, x, free, lo, hi, _inverse_hessian_guess(model, free), fg)
+    attempts = [("bfgs", res.status, float(res.f), int(res.nfev))]
+    res = _within_domain(model, data, x, free, lo, hi, res, attempts)
+    if res.status == OK:
+        return res, attempts
+    res, more = _with_retries(model, data, x, free, lo, hi, fg, full)
+    attempts += more
+    return _within_domain(model, data, x, free, lo, hi, res, attempts), attempts
+
+
+def _within_domain(model, data, x, free, lo, hi, res, attempts):
+    """Models with domain constraints (model.domain, e.g. Spey's background >= 0): if the
+    unconstrained minimum leaves the domain, or the fit stalled (on a wall where a rate
+    vanishes), minimise again with the constraints, by SLSQP (as Spey does) with the
+    compiled gradient and rate Jacobians. The Poisson means of the main data are constrained
+    too (>= 0), so no trial point needs a negative rate."""
+    full = x.copy()
+    full[free] = res.x
+    if res.status == OK and _feasible(model, full):
+        return res
+    from scipy.optimize import minimize  # imported here: only constrained fits need it
+
+    pois = np.flatnonzero(model._kind[: model.n_main] == 0)
+    f0 = res.f if np.isfinite(res.f) else model.nll(x, data)
+    penalty = abs(f0) * 10.0 + 1e6 if np.isfinite(f0) else 1e300
+    nfev = [0]
+
+    def put(y):
+        full[free] = y
+        return full
+
+    def fun(y):
+        nfev[0] += 1
+        f, g = model.nll_and_grad(put(y), data)
+        if not np.isfinite(f) or not np.all(np.isfinite(g)):
+            return penalty, np.zeros_like(y)
+        return f, g[free]
+
+    def cons(y):
+        p = put(y)
+        return np.concatenate([model.domain_rates(p), model.expected_data(p)[pois]])
+
+    def cons_jac(y):
+        p = put(y)
+        J = np.vstack([model.domain_jacobian(p), model.kernels.rate_jacobian(p)[pois]])
+        return J[:, free]
+
+    best = res
+    starts = [res.x] if np.all(np.isfinite(res.x)) else []
+    starts.append(np.clip(x[free], lo, hi))
+    for y0 in starts:
+        r = minimize(fun, y0, jac=True, method="SLSQP", bounds=list(zip(lo, hi)),
+                     constraints=[{"type": "ineq", "fun": cons, "jac": cons_jac}],
+                     options={"maxiter": 2000, "ftol": 1e-13})
+        y = np.clip(r.x, lo, hi)
+        f = model.nll(put(y), data)
+        ok = bool(r.success) and np.isfinite(f) and _feasible(model, full)
+        attempts.append(("constrained", OK if ok else STALLED, float(f), int(nfev[0])))
+        if ok:
+            return MinimizeResult(y, float(f), None, OK, "converged (SLSQP with the model's domain "
+                                  "constraints)", int(r.nit), nfev[0], 0.0)
+    return best
 
 
 def _add_uncertainties(model, result: FitResult, data, free: np.ndarray) -> None:

@@ -88,12 +88,17 @@ def _result(r: AsymptoticResult) -> HypotestResult:
 
 
 def hypotest(model, mu: float = 1.0, test_stat: str = "qtilde", data=None,
-             calculator: AsymptoticCalculator | None = None, **options) -> HypotestResult:
+             calculator: AsymptoticCalculator | None = None, apriori: bool = False,
+             **options) -> HypotestResult:
     """Asymptotic CLs at POI value mu with the expected band (pyhf's hypotest).
 
     options: init, bounds, fixed (arrays in model order), allow_failed_fits.
+    apriori: fit the background-only expectation instead of the data (model.apriori_data());
+    the expected band is then Spey's "apriori" band, the default one its "aposteriori" band.
     For test_stat="q0", CLs_obs is the discovery p-value (pyhf's convention); see discovery().
     """
+    if apriori:
+        data = model.apriori_data()
     calc = calculator or AsymptoticCalculator(model, test_stat=test_stat, data=data, **options)
     return _result(calc.run(float(mu)))
 
@@ -148,13 +153,15 @@ START_MAX = 10.0
 
 def upper_limit(model, level: float = 0.05, test_stat: str = "qtilde", data=None,
                 bracket: tuple[float, float] | None = None, scan=None, rtol: float = 1e-6,
-                **options) -> UpperLimitResult:
+                apriori: bool = False, **options) -> UpperLimitResult:
     """Observed and expected (-2..+2 sigma) upper limits on the POI at CLs = level.
 
     Default: TOMS 748 root finding from the POI's bounds, widening the bracket until it
     holds all six curves (pyhf's toms748_scan). With scan (a sequence of POI values):
     hypotests on that grid and linear interpolation (pyhf's linear_grid_scan).
     """
+    if apriori:
+        data = model.apriori_data()
     calc = AsymptoticCalculator(model, test_stat=test_stat, data=data, **options)
     curves = _Curves(calc, level)
     if scan is not None:
@@ -168,7 +175,7 @@ def upper_limit(model, level: float = 0.05, test_stat: str = "qtilde", data=None
     if bracket is not None:
         lo, hi = (float(x) for x in bracket)
     else:
-        lo, hi = (float(x) for x in model.bounds()[model.poi_index])
+        lo, hi = (float(x) for x in calc.bounds()[model.poi_index])
         # a POI bounded at, say, 1e30 is no bracket: start at 10 and widen as needed
         hi = min(hi, START_MAX)
     for _ in range(60):
@@ -220,3 +227,53 @@ def _z(p: float) -> float:
     if p >= 0.5:
         return 0.0 if p >= 1 else -NormalDist().inv_cdf(p)
     return -NormalDist().inv_cdf(p)
+
+
+@dataclass
+class Chi2Result:
+    chi2: float
+    mu: float
+    mu_hat: float
+    twice_nll_min: float
+    twice_nll_mu: float
+
+    def to_dict(self) -> dict:
+        return {"chi2": self.chi2, "poi_value": self.mu, "poi_hat": self.mu_hat,
+                "twice_nll_min": self.twice_nll_min, "twice_nll_poi": self.twice_nll_mu}
+
+
+def chi2(model, mu: float = 1.0, data=None, mu_denominator: float | None = None,
+         allow_negative_signal: bool = False, **options) -> Chi2Result:
+    """Spey's chi2: 2 (NLL(mu) - NLL(mu_den)) with nuisance parameters profiled; mu_den is the
+    best fit (POI >= 0 unless allow_negative_signal) or the given mu_denominator."""
+    if model.poi_index is None:
+        raise ValueError("the model has no POI")
+    bounds = options.pop("bounds", None)
+    bounds = model.bounds() if bounds is None else np.array(bounds, dtype=float)
+    init = options.pop("init", None)
+    init = model.inits() if init is None else np.array(init, dtype=float)
+    if not allow_negative_signal:
+        bounds[model.poi_index, 0] = max(bounds[model.poi_index, 0], 0.0)
+    init[model.poi_index] = np.clip(init[model.poi_index], *bounds[model.poi_index])
+    kw = dict(bounds=bounds, init=init, hessian=False, **options)
+    num = _fit(model, data, poi_value=mu, **kw)
+    den = _fit(model, data, poi_value=mu_denominator, **kw)
+    for name, r in (("POI-fixed fit", num), ("denominator fit", den)):
+        r.require_success(name)
+    return Chi2Result(chi2=num.twice_nll - den.twice_nll, mu=float(mu),
+                      mu_hat=float(den.bestfit[model.poi_index]), twice_nll_min=den.twice_nll,
+                      twice_nll_mu=num.twice_nll)
+
+
+def sigma_mu(model, mu: float = 1.0, data=None, **options) -> float:
+    """Hessian-based POI uncertainty at the conditional fit at mu (Spey's sigma_mu):
+    sqrt([H^-1]_mu,mu) with H the Hessian of the NLL over the free parameters and the POI."""
+    if model.poi_index is None:
+        raise ValueError("the model has no POI")
+    cond = _fit(model, data, poi_value=mu, hessian=False, **options).require_success("POI-fixed fit")
+    free = ~(model.fixed() if options.get("fixed") is None else np.asarray(options["fixed"], bool))
+    free[model.poi_index] = True
+    idx = np.flatnonzero(free)
+    H = model.hessian(cond.bestfit, data)[np.ix_(idx, idx)]
+    k = int(np.flatnonzero(idx == model.poi_index)[0])
+    return float(np.sqrt(np.linalg.inv(H)[k, k]))

@@ -82,6 +82,12 @@ class CompiledModel:
     channels: tuple[Channel, ...] = ()
     meta: dict = field(default_factory=dict)
     ir_text: str | None = None  # the optimised IR, for `tweed inspect --ir`
+    # a-priori expected main data (background only) when the front end knows them better than
+    # the model at its nominal parameters (simplified likelihoods: the published background)
+    background: np.ndarray | None = None
+    # kernels whose expected main rates are the model's domain constraints (>= 0 at a fit
+    # result; see api._domain_kernels), or None
+    domain: Kernels | None = None
 
     def __post_init__(self):
         # kernels are compiled for writable C arrays: a read-only one would compile again
@@ -172,16 +178,40 @@ class CompiledModel:
         if data.shape != self.data.shape:
             raise ValueError(f"data has {data.size} entries, the model expects {self.data.size}")
         return CompiledModel(self.kernels, self.params, data, self.n_main, self.channels,
-                             dict(self.meta), self.ir_text)
+                             dict(self.meta), self.ir_text, self.background, self.domain)
 
     def clone(self) -> "CompiledModel":
         """An independent evaluator of the same model (own buffers): one per thread."""
         twin = CompiledModel(self.kernels.clone(), self.params, self.data, self.n_main, self.channels,
-                             dict(self.meta), self.ir_text)
+                             dict(self.meta), self.ir_text, self.background,
+                             None if self.domain is None else self.domain.clone())
         for key in ("_fit_guess", "_H0"):  # share the (read-only) fit metric
             if key in self.__dict__:
                 twin.__dict__[key] = self.__dict__[key]
         return twin
+
+    def domain_rates(self, pars) -> np.ndarray:
+        """Values of the domain constraints at pars (each must be >= 0); empty without."""
+        if self.domain is None:
+            return np.zeros(0)
+        return self.domain.expected(self._pars(pars))
+
+    def domain_jacobian(self, pars) -> np.ndarray:
+        return self.domain.rate_jacobian(self._pars(pars))
+
+    def apriori_data(self) -> np.ndarray:
+        """Data for a-priori expected results (Spey's ExpectationType.apriori): the background-only
+        expectation in the main bins (the front end's, else the model's at its nominal parameters
+        with the POI at 0) and the observed auxiliary data."""
+        out = self.data.copy()
+        if self.background is not None:
+            out[: self.n_main] = self.background
+        else:
+            x = self.inits()
+            if self.poi_index is not None:
+                x[self.poi_index] = 0.0
+            out[: self.n_main] = self.expected_data(x, include_auxdata=False)
+        return out
 
     def fit(self, data=None, **options):
         """Maximum-likelihood fit (see tweed.runtime.fit.fit)."""

@@ -6,13 +6,15 @@ from typing import Any
 
 from tweed.errors import InputError
 
-FORMATS = ("histfactory",)
+FORMATS = ("histfactory", "simplified")
 
 
 def detect(doc: Any, source: str) -> str:
     if isinstance(doc, dict):
         if "patches" not in doc and len({"channels", "measurements", "observations"} & set(doc)) >= 2:
             return "histfactory"  # the schema then says what is missing
+        if "observed" in doc and "background" in doc:
+            return "simplified"
         if "patches" in doc and "metadata" in doc:
             raise InputError(
                 "this is a patchset, not a workspace: pass it with --patchset and pick a point "
@@ -21,4 +23,5 @@ def detect(doc: Any, source: str) -> str:
         raise InputError("this is a JSON Patch, not a workspace: pass it with -p/--patch", source=source)
     raise InputError(
         "unrecognised model format: expected a HistFactory workspace (an object with "
-        "'channels', 'observations', 'measurements')", source=source)
+        "'channels', 'observations', 'measurements') or a simplified likelihood (an object with "
+        "'observed' and 'background')", source=source)
