@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from tweed.codegen.numba_backend import NumbaKernels
-from tweed.compiler.frontends import histfactory, simplified
+from tweed.compiler.frontends import histfactory
+from tweed.compiler.frontends import simplified as sl_frontend
 from tweed.compiler.frontends.detect import detect
 from tweed.compiler.frontends.histfactory.lower import InterpCodes
 from tweed.compiler.frontends.source import read_json
@@ -48,6 +49,8 @@ class Loaded:
 
         if self.format != "histfactory":
             raise ValueError(f"per-sample yields are not available for {self.format} models")
+        if (self.options or {}).get("expressions"):
+            raise ValueError("per-sample yields are not available for a reparametrised model")
         opts = self.options or {}
         rates = sample_rates(self.spec.ast, self.module, opts.get("measurement"), opts["codes"])
         nodes = [n for ch in rates.values() for n in ch.values()]
@@ -71,8 +74,31 @@ def read(
     digest_check: bool = True,
     source_name: str | None = None,
     model: str | None = None,
+    expressions: dict[str, str] | None = None,
+    param_ranges: dict[str, tuple] | None = None,
 ) -> Loaded:
-    """Run the front end for the spec's format (detected from content) and return its IR."""
+    """Run the front end for the spec's format (detected from content) and return its IR.
+
+    expressions {name: text} replace scalar parameters by expressions of new parameters
+    (tweed.compiler.reparametrize), e.g. {"mu": "sqrt(k)"}; param_ranges {new name: (lo, hi,
+    init or None)} set the new parameters' ranges."""
+    loaded = _read(source, patches, patchset, patch_name, measurement, normsys_code, histosys_code,
+                   require_poi, digest_check, source_name, model)
+    if expressions:
+        from tweed.compiler.reparametrize import reparametrize
+
+        dom = (loaded.domain,) if loaded.domain is not None else ()
+        module, dom = reparametrize(loaded.module, expressions, param_ranges, extra_roots=dom)
+        opts = dict(loaded.options or {}, expressions=dict(expressions))
+        return Loaded(module, loaded.format, loaded.spec, opts, domain=dom[0] if dom else None)
+    if param_ranges:
+        raise InputError("--param-range sets the range of parameters that an --expr introduces; "
+                         "there is no --expr")
+    return loaded
+
+
+def _read(source, patches, patchset, patch_name, measurement, normsys_code, histosys_code,
+          require_poi, digest_check, source_name, model) -> Loaded:
     if isinstance(source, (dict, list)):
         doc, name = source, source_name or "<workspace>"
     else:
@@ -82,8 +108,8 @@ def read(
         raise InputError(f"patches apply to HistFactory workspaces; {name} is a {fmt} model",
                          source=name)
     if fmt == "simplified":
-        spec = simplified.load(doc, name, model=model)
-        module, domain = simplified.lower_with_domain(spec)
+        spec = sl_frontend.load(doc, name, model=model)
+        module, domain = sl_frontend.lower_with_domain(spec)
         return Loaded(module, fmt, spec, {"model": spec.model}, domain=domain)
     if model is not None:
         raise InputError(f"--model selects a simplified-likelihood model; {name} is a {fmt} model",
@@ -136,3 +162,50 @@ def load(source: Any, pipeline: str | None = None, **options) -> CompiledModel:
 
 def optimised_ir(module: Module, pipeline: str | None = None) -> str:
     return print_module(run_pipeline(module, parse_pipeline(pipeline) if pipeline else None))
+
+
+def simplified(observed, background, signal, *, model: str | None = None, covariance=None,
+               uncertainties=None, third_moment=None, correlation=None, uncertainty_envelopes=None,
+               signal_uncertainties=None, n_signal_parameters: int = 0, signal_parameter_bounds=None,
+               signal_parameter_names=None, name: str = "simplified") -> CompiledModel:
+    """A compiled simplified likelihood from arrays, with Spey's argument names in spirit.
+
+    signal: per-bin yields, or a callable f(phi) -> yields of K = n_signal_parameters
+    parameters (Spey's callable signal): the model is compiled with the yields as inputs and
+    the callable is evaluated from Python, its Jacobian by finite differences
+    (tweed.runtime.callable_signal). Parameters: [mu, phi..., theta..., eta...].
+    """
+    doc = {"observed": np.asarray(observed, float).tolist(), "background": np.asarray(background, float).tolist(),
+           "name": name}
+    for key, value in (("covariance", covariance), ("uncertainties", uncertainties),
+                       ("third_moment", third_moment), ("correlation", correlation),
+                       ("uncertainty_envelopes", uncertainty_envelopes)):
+        if value is not None:
+            doc[key] = np.asarray(value, float).tolist()
+    if signal_uncertainties:
+        doc["signal_uncertainties"] = signal_uncertainties
+    if model:
+        doc["model"] = model
+    if not callable(signal):
+        doc["signal"] = np.asarray(signal, float).tolist()
+        return load(doc)
+    if signal_uncertainties:
+        raise InputError("signal uncertainties need numeric signal yields, not a callable (as in Spey)")
+    from tweed.runtime.callable_signal import CallableSignalKernels, outer_table
+
+    k = int(n_signal_parameters)
+    spec = sl_frontend.load(doc, f"<{name}>", model=model)
+    spec.signal_callable = True
+    module, domain = sl_frontend.lower_with_domain(spec)
+    inner = compile_module(Loaded(module, "simplified", spec, {"model": spec.model}, domain=domain))
+    nb = spec.nbins
+    names = list(signal_parameter_names or [f"signal_par_{j}" for j in range(k)])
+    bounds = list(signal_parameter_bounds or [(None, None)] * k)
+    if len(names) != k or len(bounds) != k:
+        raise InputError(f"n_signal_parameters={k}, but {len(names)} names and {len(bounds)} bounds were given")
+    kern = CallableSignalKernels(inner.kernels, signal, k, nb)
+    table = outer_table(inner.params, k, nb, names, bounds)
+    dom = None if inner.domain is None else CallableSignalKernels(inner.domain, signal, k, nb)
+    meta = dict(inner.meta, signal="callable")
+    return CompiledModel(kern, table, inner.data, inner.n_main, inner.channels, meta=meta,
+                         background=inner.background, domain=dom)

@@ -100,6 +100,21 @@ def _shapefactor_mismatch():
                         "version": "1.0.0"}}
 
 
+def sl(**edits):
+    """A 2-bin simplified likelihood with edits (None deletes a key)."""
+    def make():
+        doc = {"observed": [51.0, 48.0], "background": [50.0, 52.0], "covariance": [[25.0, 5.0], [5.0, 49.0]],
+               "signal": [12.0, 11.0]}
+        for k, v in edits.items():
+            if v is DELETE:
+                doc.pop(k)
+            else:
+                doc[k] = v
+        return {"sl.json": doc}
+
+    return make
+
+
 def _dup_patch(ps):
     ps["patches"].append(copy.deepcopy(ps["patches"][0]))
 
@@ -321,4 +336,31 @@ CASES: list[Case] = [
          ["{ws.json}", "--x", "m1", "--y", "m2"], "not a JSON line", "line 1", command="plot contour"),
     Case("scan-missing-patchset", "scan with a missing patchset file", ws(), ["{ws.json}", "{nope.json}"],
          "no such file", command="scan"),
+    # -- simplified likelihoods ------------------------------------------------------------
+    Case("sl-length-mismatch", "a 2-bin background with 1-bin data (Spey fails later, in numpy)",
+         sl(observed=[51.0]), ["{sl.json}"], "background has 2 entries, but there are 1 bins", "/background"),
+    Case("sl-covariance-shape", "a covariance of the wrong size", sl(covariance=[[25.0]]), ["{sl.json}"],
+         "covariance must be 2x2", "/covariance"),
+    Case("sl-not-positive-definite", "a covariance that is not positive definite",
+         sl(covariance=[[25.0, 40.0], [40.0, 49.0]]), ["{sl.json}"], "covariance is not positive definite",
+         "/covariance"),
+    Case("sl-asymmetric-covariance", "an asymmetric covariance", sl(covariance=[[25.0, 5.0], [4.0, 49.0]]),
+         ["{sl.json}"], "covariance is not symmetric", "/covariance/0/1"),
+    Case("sl-negative-background", "a negative background", sl(background=[50.0, -2.0]), ["{sl.json}"],
+         "background value is negative", "/background/1"),
+    Case("sl-nan", "NaN in the observed counts", text('{"observed": [NaN, 48], "background": [50, 52], '
+                                                       '"covariance": [[25, 5], [5, 49]], "signal": [1, 1]}'),
+         ["{ws.json}"], "expected a finite number", "/observed/0"),
+    Case("sl-no-signal", "no signal yields", sl(signal=DELETE), ["{sl.json}"], "no signal yields"),
+    Case("sl-unknown-model", "--model that does not exist", sl(), ["{sl.json}", "--model", "gaussian"],
+         "unknown simplified-likelihood model 'gaussian'"),
+    Case("sl-model-needs-key", "--model third_moment_expansion without third moments", sl(),
+         ["{sl.json}", "--model", "third_moment_expansion"], "needs 'third_moment'"),
+    Case("sl-model-on-workspace", "--model on a HistFactory workspace", ws(), ["{ws.json}", "--model", "poisson"],
+         "--model selects a simplified-likelihood model"),
+    Case("sl-bad-expression", "a signal expression that does not parse",
+         sl(signal={"expression": "mu * (s +", "coefficients": {"s": [1.0, 2.0]}}), ["{sl.json}"],
+         "cannot parse expression"),
+    Case("sl-patch", "a patch applied to a simplified likelihood", sl(),
+         ["{sl.json}", "-p", "{sl.json}"], "patches apply to HistFactory workspaces"),
 ]

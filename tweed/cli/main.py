@@ -64,6 +64,11 @@ def spec_options(fn):
                      help="Simplified likelihoods: uncorrelated_background, correlated_background, "
                           "third_moment_expansion, effective_sigma, poisson, normal, multivariate_normal "
                           "(default: third_moment_expansion with third moments, else correlated_background)."),
+        click.option("--expr", "exprs", multiple=True, metavar="NAME=EXPRESSION",
+                     help="Replace parameter NAME by an expression of new parameters, e.g. mu=sqrt(k) "
+                          "or mu=c1**2+c2**2 (repeatable; docs/simplified.md)."),
+        click.option("--param-range", "param_ranges", multiple=True, metavar="NAME=LO:HI[:INIT]",
+                     help="Range (and initial value) of a parameter an --expr introduces."),
     ]
     for opt in reversed(opts):
         fn = opt(fn)
@@ -72,12 +77,15 @@ def spec_options(fn):
 
 def _load(kw: dict, require_poi: bool):
     from tweed import api
+    from tweed.compiler.reparametrize import parse_assignment, parse_range
 
     return api.read(
         kw["workspace"], patches=kw["patches"], patchset=kw["patchset"], patch_name=kw["patch_name"],
         measurement=kw["measurement"], normsys_code=kw["normsys_interp"],
         histosys_code=kw["histosys_interp"], require_poi=require_poi,
         digest_check=not kw["no_digest_check"], model=kw.get("sl_model"),
+        expressions=dict(parse_assignment(e) for e in kw.get("exprs", ())) or None,
+        param_ranges=dict(parse_range(r) for r in kw.get("param_ranges", ())) or None,
     )
 
 
@@ -88,7 +96,7 @@ def _compile(kw: dict, require_poi: bool = True):
 
 
 SPEC_KEYS = ("workspace", "patches", "patchset", "patch_name", "no_digest_check", "measurement",
-             "normsys_interp", "histosys_interp", "sl_model")
+             "normsys_interp", "histosys_interp", "sl_model", "exprs", "param_ranges")
 
 APRIORI_HELP = ("Expected results a priori: fit the background-only expectation instead of the "
                 "observed data (Spey's apriori); default: a posteriori.")

@@ -48,6 +48,7 @@ class SimplifiedSpec:
     third_moment: np.ndarray | None = None
     signal: np.ndarray | None = None
     signal_expression: str | None = None
+    signal_callable: bool = False  # yields from a Python callable (api.simplified), read as parameters
     coefficients: dict = field(default_factory=dict)
     signal_parameters: list[ParamSpec] = field(default_factory=list)
     signal_uncertainties: list[SignalUncertainty] = field(default_factory=list)

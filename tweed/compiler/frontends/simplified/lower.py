@@ -118,6 +118,12 @@ def _signal(spec: SimplifiedSpec, params: list[ParamSet]) -> tuple[Node, str]:
                              source=spec.source, location="/poi")
         node = Node(Op.EXPR, tuple(args), {"expr": expr.to_text(expr.rename(tree, mapping))})
         return node, poi
+    if spec.signal_callable:  # N parameters "signal_yields", last, that the adapter fills
+        n = spec.nbins
+        params.append(ParamSet("mu", (1.0,), ((-POI_HI, POI_HI),), (False,), kind="normfactor"))
+        params.append(ParamSet("signal_yields", (0.0,) * n, ((-math.inf, math.inf),) * n, (True,) * n,
+                               kind="callable", scalar=False))
+        return Node(Op.MUL, (_param("mu"), _param("signal_yields", n))), "mu"
     if spec.signal is None:
         raise InputError("the model has no signal yields ('signal' is missing)", source=spec.source)
     s, b = spec.signal, spec.background
@@ -213,7 +219,7 @@ def lower_with_domain(spec: SimplifiedSpec) -> tuple[Module, Node | None]:
             sig = Const(np.array(1.0) if p.scalar else np.ones(p.size))
             terms.append(Node(Op.GAUSS, (x,), {"index": idx, "sigma": sig}))
 
-    order = {"normfactor": 0, "signal": 1, "mvnormal": 2, "normal": 2, "free": 2}
+    order = {"normfactor": 0, "signal": 1, "mvnormal": 2, "normal": 2, "free": 2, "callable": 4}
     params.sort(key=lambda p: 3 if p.name.startswith("theta_sig_") else order[p.kind])
     data = Const(np.concatenate([spec.observed, np.array(aux, dtype=float)]))
     meta = (("format", "simplified"), ("model", model), ("conventions", "spey"))
