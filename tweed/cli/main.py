@@ -275,6 +275,17 @@ def chi2(**kwargs):
 
 
 @cli.command()
+@click.argument("kind", default="all")
+@handle_errors
+def cite(kind):
+    """BibTeX for the methods in use: KIND is all, histfactory, simplified, a simplified model
+    (third_moment_expansion, effective_sigma, ...), toys, or a model file."""
+    from tweed.cite import bibtex
+
+    click.echo(bibtex(kind), nl=False)
+
+
+@cli.command()
 @spec_options
 @click.option("-o", "--output", metavar="FILE", help="Write the JSON result here (atomically).")
 @handle_errors
