@@ -275,6 +275,46 @@ def chi2(**kwargs):
 
 
 @cli.command()
+@spec_options
+@click.option("-o", "--output", metavar="FILE", required=True, help="Where to write the simplified likelihood.")
+@click.option("--fit", "mode", type=click.Choice(["postfit", "prefit"]), default="postfit", show_default=True,
+              help="Background-only model fitted to the data, or at its nominal parameters.")
+@click.option("--samples", type=int, default=10000, show_default=True,
+              help="Samples of the nuisance parameters for the third moments.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--compare-patch", "compare", multiple=True, metavar="NAME",
+              help="Also report the full and the simplified CLs (mu = 1) for this patchset point (repeatable).")
+@handle_errors
+def simplify(**kwargs):
+    """Full -> simplified: background, covariance (Hessian), third moments (sampling) and signal
+    of a model, written as a simplified likelihood (tweed/specs/simplified)."""
+    spec, kw = _split(kwargs)
+    from tweed import api
+    from tweed.cli.output import write_atomic
+    from tweed.runtime import simplify as simp
+
+    loaded = _load(spec, require_poi=False)
+    model = api.compile_module(loaded)
+    if kw["samples"] < 100:
+        raise InputError("--samples: at least 100 samples are needed for third moments")
+    bins = [f"{c.name}[{i}]" for c in model.channels for i in range(c.stop - c.start)]
+    doc = simp.simplify(model, mode=kw["mode"], samples=kw["samples"], seed=kw["seed"],
+                        name=str(spec["workspace"]), bin_names=bins or None)
+    rows = []
+    if kw["compare"]:
+        if not spec["patchset"]:
+            raise InputError("--compare-patch needs --patchset")
+        fulls = {}
+        for name in kw["compare"]:
+            fulls[name] = api.compile_module(_load(dict(spec, patch_name=name), require_poi=True))
+        rows = simp.compare(fulls, doc, mode=kw["mode"])
+    write_atomic(kw["output"], dumps(doc, indent=1))
+    click.echo(f"tweed simplify: {len(doc['observed'])} bins written to {kw['output']}", err=True)
+    if rows:
+        emit_json({"comparison": rows}, None)
+
+
+@cli.command()
 @click.argument("kind", default="all")
 @handle_errors
 def cite(kind):
