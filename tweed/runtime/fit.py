@@ -287,15 +287,15 @@ def _within_domain(model, data, x, free, lo, hi, res, attempts):
     """Models with domain constraints (model.domain, e.g. Spey's background >= 0): if the
     unconstrained minimum leaves the domain, or the fit stalled (on a wall where a rate
     vanishes), minimise again with the constraints, by SLSQP (as Spey does) with the
-    compiled gradient and rate Jacobians. The Poisson means of the main data are constrained
-    too (>= 0), so no trial point needs a negative rate."""
+    compiled gradient and rate Jacobians. (A trial point with a negative Poisson mean, where
+    the NLL is undefined, gets a large finite value instead: constraining the means as well
+    makes SLSQP's subproblems 25x slower.)"""
     full = x.copy()
     full[free] = res.x
     if res.status == OK and _feasible(model, full):
         return res
     from scipy.optimize import minimize  # imported here: only constrained fits need it
 
-    pois = np.flatnonzero(model._kind[: model.n_main] == 0)
     f0 = res.f if np.isfinite(res.f) else model.nll(x, data)
     penalty = abs(f0) * 10.0 + 1e6 if np.isfinite(f0) else 1e300
     nfev = [0]
@@ -312,13 +312,10 @@ def _within_domain(model, data, x, free, lo, hi, res, attempts):
         return f, g[free]
 
     def cons(y):
-        p = put(y)
-        return np.concatenate([model.domain_rates(p), model.expected_data(p)[pois]])
+        return model.domain_rates(put(y))
 
     def cons_jac(y):
-        p = put(y)
-        J = np.vstack([model.domain_jacobian(p), model.kernels.rate_jacobian(p)[pois]])
-        return J[:, free]
+        return model.domain_jacobian(put(y))[:, free]
 
     best = res
     starts = [res.x] if np.all(np.isfinite(res.x)) else []
