@@ -189,3 +189,132 @@ def run_program(prog: ExprProgram, inputs: np.ndarray) -> np.ndarray:
                 R_STEP: lambda: np.where(x > 0, 1.0, np.where(x < 0, 0.0, 0.5)), R_COPY: lambda: x,
             }[code]()
     return regs
+
+
+# -- the whole NLL, symbolically ----------------------------------------------------------------
+
+def _interp_factor_sym(code, a, lo, hi):
+    import sympy as sp
+
+    from tweed.ir.interp_math import code4_coefficients
+
+    if code == "0":
+        return sp.Piecewise((1 + a * (hi - 1), a > 0), (1 + a * (1 - lo), True))
+    if code == "1":
+        return sp.Piecewise((sp.Float(hi) ** a, a >= 0), (sp.Float(lo) ** (-a), True))
+    if code == "2":
+        return 1 + _interp_shift_sym("2", a, lo, 1.0, hi)
+    c = code4_coefficients(lo, hi)
+    poly = 1 + sum(float(c[i]) * a ** (i + 1) for i in range(6))
+    return sp.Piecewise((sp.Float(hi) ** a, a >= 1), (sp.Float(lo) ** (-a), a <= -1), (poly, True))
+
+
+def _interp_shift_sym(code, a, lo, nom, hi):
+    import sympy as sp
+
+    if code == "0":
+        return sp.Piecewise((a * (hi - nom), a > 0), (a * (nom - lo), True))
+    if code == "2":
+        q, b = 0.5 * (hi + lo) - nom, 0.5 * (hi - lo)
+        return sp.Piecewise(((b + 2 * q) * (a - 1) + (hi - nom), a > 1), ((b - 2 * q) * (a + 1) + (lo - nom), a < -1),
+                            (q * a**2 + b * a, True))
+    dp, dm = hi - nom, nom - lo
+    s, q = 0.5 * (dp + dm), 0.0625 * (dp - dm)
+    return sp.Piecewise((a * dp, a > 1), (a * dm, a < -1), (a * s + a**2 * q * (15 + a**2 * (-10 + 3 * a**2)), True))
+
+
+def symbolic_nll(module):
+    """The module's NLL as one sympy expression of the parameter symbols p0..p{n-1} (the data
+    are numbers), built node by node from the IR with the interpreter's semantics. For small
+    models: every bin is its own expression. Returns (expression, symbols)."""
+    import sympy as sp
+
+    from tweed.ir.node import topo_order
+    from tweed.ir.ops import Op
+
+    n = module.n_params
+    ps = sp.symbols(f"p0:{n}", real=True) if n > 1 else (sp.Symbol("p0", real=True),)
+    data = module.data.array
+    off = module.offsets
+    val: dict[int, list] = {}
+
+    def vec(node, size=None):
+        v = val[id(node)]
+        return v * size if size is not None and len(v) == 1 else v
+
+    for node in topo_order(list(module.terms)):
+        op, at = node.op, dict(node.attrs)
+        args = [val[id(a)] for a in node.args]
+        if op is Op.CONST:
+            out = [sp.Float(x) for x in np.atleast_1d(at["value"].array)]
+        elif op is Op.PARAM:
+            base = off[at["name"]]
+            out = [ps[base + k] for k in range(at.get("start", 0), at.get("stop", 1))]
+        elif op is Op.PARAMS:
+            out = list(ps)
+        elif op is Op.GATHER:
+            out = [args[0][i] for i in at["index"].array]
+        elif op in (Op.ADD, Op.MUL):
+            size = max(len(a) for a in args)
+            cols = [a * size if len(a) == 1 else a for a in args]
+            out = [sp.Add(*c) if op is Op.ADD else sp.Mul(*c) for c in zip(*cols)]
+        elif op is Op.CONCAT:
+            out = [x for a in args for x in a]
+        elif op in (Op.SEGMENT_SUM, Op.SEGMENT_PROD):
+            o = at["offsets"].array
+            red = sp.Add if op is Op.SEGMENT_SUM else sp.Mul
+            out = [red(*args[0][o[s]:o[s + 1]]) for s in range(len(o) - 1)]
+        elif op is Op.EXPR:
+            size = max(len(a) for a in args)
+            tree = expr.parse(at["expr"])
+            out = [to_sympy(tree, {f"x{k}": (a[i] if len(a) > 1 else a[0]) for k, a in enumerate(args)})
+                   for i in range(size)]
+        elif op is Op.INTERP_FACTOR:
+            lo, hi = np.atleast_1d(at["lo"].array), np.atleast_1d(at["hi"].array)
+            size = max(len(args[0]), lo.size)
+            a = args[0] * size if len(args[0]) == 1 else args[0]
+            lo, hi = np.broadcast_to(lo, (size,)), np.broadcast_to(hi, (size,))
+            out = [_interp_factor_sym(at["code"], a[i], float(lo[i]), float(hi[i])) for i in range(size)]
+        elif op is Op.INTERP_SHIFT:
+            lo, nom, hi = (np.atleast_1d(at[k].array) for k in ("lo", "nom", "hi"))
+            size = max(len(args[0]), nom.size)
+            a = args[0] * size if len(args[0]) == 1 else args[0]
+            lo, nom, hi = (np.broadcast_to(x, (size,)) for x in (lo, nom, hi))
+            out = [_interp_shift_sym(at["code"], a[i], float(lo[i]), float(nom[i]), float(hi[i]))
+                   for i in range(size)]
+        elif op in (Op.POISSON, Op.POISSON_AUX, Op.GAUSS, Op.MVNORMAL):
+            idx = at["index"].array
+            x = args[0] * idx.size if len(args[0]) == 1 else args[0]
+            terms = []
+            if op is Op.MVNORMAL:
+                P = at["precision"].array.reshape(idx.size, idx.size)
+                r = [sp.Float(data[d]) - x[i] for i, d in enumerate(idx)]
+                quad = sp.Add(*[float(P[i, j]) * r[i] * r[j] for i in range(idx.size) for j in range(idx.size)])
+                terms.append(quad / 2 + 0.5 * idx.size * float(np.log(2 * np.pi)) + 0.5 * float(at["logdet"]))
+            for i, d in enumerate(idx if op is not Op.MVNORMAL else ()):
+                obs = float(data[d])
+                if op is Op.GAUSS:
+                    sig = float(np.broadcast_to(at["sigma"].array, idx.shape)[i])
+                    terms.append(((obs - x[i]) / sig) ** 2 / 2 + float(np.log(sig) + 0.5 * np.log(2 * np.pi)))
+                else:
+                    lam = x[i] * float(np.broadcast_to(at["tau"].array, idx.shape)[i]) if op is Op.POISSON_AUX else x[i]
+                    from math import lgamma
+
+                    terms.append(lam - obs * sp.log(lam) + lgamma(obs + 1.0) if obs != 0 else lam)
+            out = [sp.Add(*terms)]
+        else:
+            raise NotImplementedError(f"symbolic_nll: no rule for op {op.value}")
+        val[id(node)] = out
+    return sp.Add(*[val[id(t)][0] for t in module.terms]), ps
+
+
+def nll_functions(module):
+    """NumPy functions (nll(p), grad(p)) of the module, from symbolic_nll: the gradient is
+    differentiated symbolically and both are emitted with shared subexpressions (cse)."""
+    import sympy as sp
+
+    f, ps = symbolic_nll(module)
+    grads = [sp.diff(f, p) for p in ps]
+    fn = sp.lambdify([ps], f, "numpy", cse=True)
+    gn = sp.lambdify([ps], grads, "numpy", cse=True)
+    return (lambda p: float(fn(np.asarray(p, float)))), (lambda p: np.array(gn(np.asarray(p, float)), float))
