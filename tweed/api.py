@@ -15,7 +15,7 @@ from tweed.compiler.frontends import histfactory
 from tweed.compiler.frontends import simplified as sl_frontend
 from tweed.compiler.frontends.detect import detect
 from tweed.compiler.frontends.histfactory.lower import InterpCodes
-from tweed.compiler.frontends.source import read_json
+from tweed.compiler.frontends.source import parse_json, read_bytes, read_json
 from tweed.compiler.pipeline import parse_pipeline, run_pipeline
 from tweed.errors import InputError
 from tweed.ir.module import Module
@@ -102,7 +102,22 @@ def _read(source, patches, patchset, patch_name, measurement, normsys_code, hist
     if isinstance(source, (dict, list)):
         doc, name = source, source_name or "<workspace>"
     else:
-        doc, name = read_json(source)
+        raw, name = read_bytes(source)
+        try:
+            doc = parse_json(raw, name)
+        except InputError:
+            from tweed.compiler.frontends import datacard
+
+            text = raw.decode("utf-8", "replace")
+            if not datacard.looks_like_datacard(text):
+                raise
+            if patches or patchset is not None or patch_name is not None:
+                raise InputError(f"patches apply to HistFactory workspaces; {name} is a datacard", source=name)
+            if model is not None:
+                raise InputError(f"--model selects a simplified-likelihood model; {name} is a datacard",
+                                 source=name)
+            card = datacard.load(raw, name)
+            return Loaded(datacard.lower(card), "datacard", card, {})
     fmt = detect(doc, name)
     if fmt != "histfactory" and (patches or patchset is not None or patch_name is not None):
         raise InputError(f"patches apply to HistFactory workspaces; {name} is a {fmt} model",

@@ -115,6 +115,42 @@ def sl(**edits):
     return make
 
 
+CARD = """imax 1
+jmax 1
+kmax *
+bin SR
+observation 12
+bin SR SR
+process sig bkg
+process 0 1
+rate 3.5 10.2
+lumi lnN 1.025 1.025
+"""
+
+
+def card(edit=lambda t: t, extra=None):
+    def make():
+        out = {"card.txt": edit(CARD)}
+        out.update(extra or {})
+        return out
+
+    return make
+
+
+def _root_file() -> bytes:
+    """A small ROOT file with one histogram (bkg), written with uproot."""
+    import tempfile
+
+    import numpy as np
+    import uproot
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = f"{tmp}/in.root"
+        with uproot.recreate(path) as f:
+            f["bkg"] = (np.array([10.0]), np.array([0.0, 1.0]))
+        return open(path, "rb").read()
+
+
 def _dup_patch(ps):
     ps["patches"].append(copy.deepcopy(ps["patches"][0]))
 
@@ -363,4 +399,31 @@ CASES: list[Case] = [
          "cannot parse expression"),
     Case("sl-patch", "a patch applied to a simplified likelihood", sl(),
          ["{sl.json}", "-p", "{sl.json}"], "patches apply to HistFactory workspaces"),
+    # -- datacards -----------------------------------------------------------------------
+    Case("dc-bad-number", "a systematic value that is no number", card(lambda t: t + "x lnN 1.1 1.1y\n"),
+         ["{card.txt}"], "cannot parse '1.1y'", "line 11, column 11"),
+    Case("dc-column-count", "a rate line with a column too few", card(lambda t: t.replace("rate 3.5 10.2", "rate 3.5")),
+         ["{card.txt}"], "rates: 1 columns, but the 'bin' line", "line 9"),
+    Case("dc-too-few-values", "a systematic with fewer values than columns", card(lambda t: t + "y lnN 1.1\n"),
+         ["{card.txt}"], "has 1 values, but there are 2 columns", "line 11"),
+    Case("dc-unsupported", "an unsupported systematic type", card(lambda t: t + "z trG 0.1 0.1\n"),
+         ["{card.txt}"], "'trG' is not supported", "line 11, column 3"),
+    Case("dc-negative-lnn", "a negative lnN kappa", card(lambda t: t + "w lnN -1.1 1\n"),
+         ["{card.txt}"], "a lnN value must be >= 0", "line 11, column 7"),
+    Case("dc-no-rate", "a card without a rate line", card(lambda t: t.replace("rate 3.5 10.2\n", "")),
+         ["{card.txt}"], "no 'rate' line"),
+    Case("dc-missing-root-file", "a shapes line naming a missing ROOT file",
+         card(lambda t: t.replace("bin SR\n", "shapes * * missing.root $PROCESS\nbin SR\n", 1)),
+         ["{card.txt}"], "ROOT file 'missing.root' not found", "line 4"),
+    Case("dc-missing-histogram", "a template missing from its ROOT file",
+         card(lambda t: t.replace("bin SR\n", "shapes * * in.root $PROCESS\nbin SR\n", 1),
+              {"in.root": _root_file()}), ["{card.txt}"], "histogram 'sig' (process sig, channel SR) is missing",
+         "line 4"),
+    Case("dc-workspace-shape", "a parametric (RooWorkspace) shape",
+         card(lambda t: t.replace("bin SR\n", "shapes * * in.root w:pdf_$PROCESS\nbin SR\n", 1),
+              {"in.root": _root_file()}), ["{card.txt}"], "is a RooWorkspace object", "line 4"),
+    Case("dc-edit-unsupported", "an unsupported nuisance edit", card(lambda t: t + "nuisance edit flip sig SR lumi\n"),
+         ["{card.txt}"], "nuisance edit 'flip' is not supported", "line 11"),
+    Case("dc-signal-and-background", "a process that is signal in one bin and background in another",
+         card(lambda t: t.replace("process 0 1", "process 0 0")), ["{card.txt}"], "has no background process with a non-zero rate", "line 9"),
 ]

@@ -21,6 +21,8 @@ from tweed.runtime.teststat import test_statistic
 
 # expected band: test-statistic values n = +2..-2 give CLs from -2 sigma to +2 sigma
 BAND = (2.0, 1.0, 0.0, -1.0, -2.0)
+# Combine's band (AsymptoticLimits): the 2.5%, 16%, 50%, 84%, 97.5% quantiles, n = -Phi^-1(q)
+COMBINE_BAND = (1.959963984540054, 0.994457883209753, 0.0, -0.994457883209753, -1.959963984540054)
 
 
 def pvalue(t: float, shift: float) -> float:
@@ -58,6 +60,7 @@ class AsymptoticCalculator:
         # the model's range, and the Asimov data keep the constraint centres at their nominal
         # values instead of moving them to the conditional fit (docs/simplified.md)
         self.spey = model.meta.get("conventions") == "spey"
+        self.band = COMBINE_BAND if model.meta.get("conventions") == "combine" else BAND
         if self.spey and test_stat in ("qtilde", "tmu_tilde"):
             bounds = (model.bounds() if bounds is None else np.array(bounds, dtype=float)).copy()
             bounds[model.poi_index, 0] = max(bounds[model.poi_index, 0], 0.0)
@@ -116,8 +119,8 @@ class AsymptoticCalculator:
         else:
             t = (obs.value - asi.value) / (2.0 * s_a)
         clsb, clb = pvalue(t, -s_a), pvalue(t, 0.0)
-        sb_exp = [pvalue(n, -s_a) for n in BAND]
-        b_exp = [pvalue(n, 0.0) for n in BAND]
+        sb_exp = [pvalue(n, -s_a) for n in self.band]
+        b_exp = [pvalue(n, 0.0) for n in self.band]
         if self.test_stat == "q0":  # pyhf's convention: the "CLs" of q0 is the p-value p0 = CLs+b
             cls_obs, cls_exp = clsb, sb_exp
         else:

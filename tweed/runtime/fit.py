@@ -133,6 +133,30 @@ def at_rate_boundary(model, pars, data=None, rtol: float = 1e-9) -> bool:
     return bool(np.any(empty & (lam <= rtol * (1.0 + np.max(np.abs(lam))))))
 
 
+def at_kink(model, pars, free, lo, hi, data=None, rel: float = 1e-6) -> bool:
+    """True if no small step along any free coordinate, either way, lowers the NLL: a minimum
+    where the NLL is not differentiable (a floored template fraction, a clipped rate), on which
+    a gradient method stalls although nothing lower is near."""
+    f0 = model.nll(pars, data)
+    if not np.isfinite(f0):
+        return False
+    width = np.sqrt(np.clip(np.diag(_inverse_hessian_guess(model, free)), 1e-300, None))
+    tol = 1e-12 * max(1.0, abs(f0))
+    x = pars.copy()
+    for k, i in enumerate(free):
+        h = rel * max(width[k], 1e-12)
+        for step in (h, -h):
+            xi = min(max(pars[i] + step, lo[i]), hi[i])
+            if xi == pars[i]:
+                continue
+            x[i] = xi
+            f = model.nll(x, data)
+            x[i] = pars[i]
+            if np.isfinite(f) and f < f0 - tol:
+                return False
+    return True
+
+
 # What a fit tries, in order, until one converges (docs/robustness.md):
 #   bfgs            compiled projected BFGS from the start, metric from the model's curvature
 #                   at its initial values (Fisher information or exact Hessian)
@@ -243,6 +267,9 @@ def fit(
     if res.status == "stalled" and at_rate_boundary(model, best, data):
         res.status = OK
         res.message = "converged on the boundary where the expected rate of an empty bin is 0"
+    elif res.status == "stalled" and at_kink(model, best, free, lo_all, hi_all, data):
+        res.status = OK
+        res.message = "converged at a kink of the NLL (no coordinate step decreases it)"
     names = model.par_names
     width = np.sqrt(np.clip(np.diag(_inverse_hessian_guess(model, free)), 0, None))
     at = [names[free[i]] for i in range(free.size)

@@ -277,3 +277,42 @@ def sigma_mu(model, mu: float = 1.0, data=None, **options) -> float:
     H = model.hessian(cond.bestfit, data)[np.ix_(idx, idx)]
     k = int(np.flatnonzero(idx == model.poi_index)[0])
     return float(np.sqrt(np.linalg.inv(H)[k, k]))
+
+
+@dataclass
+class ProfileLimitResult:
+    limit: float
+    poi_hat: float
+    level: float
+    threshold: float
+
+    def to_dict(self) -> dict:
+        return {"upper_limit": self.limit, "poi_hat": self.poi_hat, "cl": self.level,
+                "delta_twice_nll": self.threshold}
+
+
+def profile_limit(model, cl: float = 0.95, data=None, **options) -> ProfileLimitResult:
+    """Upper end of the profile-likelihood interval: the POI above the best fit where twice the
+    NLL rises by the chi2(1 dof) quantile of cl (3.84 for 95%) (Combine's ProfileLikelihood)."""
+    from scipy.optimize import brentq
+    from scipy.stats import chi2 as chi2_dist
+
+    if model.poi_index is None:
+        raise ValueError("the model has no POI")
+    thr = float(chi2_dist.ppf(cl, 1))
+    free = _fit(model, data, hessian=False, **options).require_success("free fit")
+    i = model.poi_index
+    mu_hat = float(free.bestfit[i])
+
+    def d(mu):
+        r = _fit(model, data, poi_value=mu, hessian=False, **options).require_success(f"fit at {mu}")
+        return r.twice_nll - free.twice_nll - thr
+
+    lo, hi = mu_hat, max(mu_hat, 0.0) + max(1.0, abs(mu_hat))
+    for _ in range(60):
+        if d(hi) > 0:
+            break
+        lo, hi = hi, hi * 2
+    else:
+        raise ValueError("the profile likelihood does not cross the threshold: no upper limit")
+    return ProfileLimitResult(float(brentq(d, lo, hi, xtol=1e-10, rtol=1e-10)), mu_hat, cl, thr)

@@ -76,7 +76,16 @@ def profile_scan(model, params: list[str], grids: list, data=None, refine: bool 
     twice = np.full(shape, np.nan)
     status = np.empty(shape, dtype=object)
     start = best.bestfit.copy()
-    for pos in np.ndindex(*shape):
+    if len(shape) == 1:
+        # outwards from the grid point nearest the best fit, each fit starting at its
+        # neighbour's result (as Combine scans): a fit far out never starts far from its minimum
+        k0 = int(np.argmin(np.abs(grids[0] - best.bestfit[idx[0]])))
+        order = [(k,) for k in range(k0, shape[0])] + [(k,) for k in range(k0 - 1, -1, -1)]
+    else:
+        order = list(np.ndindex(*shape))
+    for n_done, pos in enumerate(order):
+        if len(shape) == 1 and pos[0] == k0 - 1:
+            start = starts_at_k0  # the downward leg starts again next to the best fit
         # snake through the grid so that each fit starts next to the previous one
         if len(shape) == 2 and pos[0] % 2 == 1:
             pos = (pos[0], shape[1] - 1 - pos[1])
@@ -91,6 +100,8 @@ def profile_scan(model, params: list[str], grids: list, data=None, refine: bool 
         status[pos] = r.status
         if r.success:
             start = r.bestfit
+        if len(shape) == 1 and pos[0] == k0:
+            starts_at_k0 = start.copy()
     scan = ProfileScan(params=list(params), grids=grids, twice_nll=twice, status=status, best=best,
                        _idx=idx)
     if len(params) == 1:
