@@ -33,9 +33,11 @@ class Loaded:
     format: str
     spec: Any  # the front end's own view (HistFactorySpec for HistFactory)
     options: dict | None = None
-    # rates the fits must keep >= 0 beyond the Poisson means (Spey's positivity constraint on
-    # the background of a simplified likelihood): an optimiser constraint, not a term
-    domain: Node | None = None
+
+    @property
+    def domain(self) -> Node | None:
+        """Rates the fits keep >= 0 beyond the Poisson means (Module.domain)."""
+        return self.module.domain
 
     @property
     def background(self) -> np.ndarray | None:
@@ -87,10 +89,9 @@ def read(
     if expressions:
         from tweed.compiler.reparametrize import reparametrize
 
-        dom = (loaded.domain,) if loaded.domain is not None else ()
-        module, dom = reparametrize(loaded.module, expressions, param_ranges, extra_roots=dom)
+        module, _ = reparametrize(loaded.module, expressions, param_ranges)
         opts = dict(loaded.options or {}, expressions=dict(expressions))
-        return Loaded(module, loaded.format, loaded.spec, opts, domain=dom[0] if dom else None)
+        return Loaded(module, loaded.format, loaded.spec, opts)
     if param_ranges:
         raise InputError("--param-range sets the range of parameters that an --expr introduces; "
                          "there is no --expr")
@@ -103,6 +104,19 @@ def _read(source, patches, patchset, patch_name, measurement, normsys_code, hist
         doc, name = source, source_name or "<workspace>"
     else:
         raw, name = read_bytes(source)
+        if raw.lstrip()[:8] == b"tweed-ir":  # the IR text form (tweed combine -o x.tir writes it)
+            from tweed.errors import IRError
+            from tweed.ir.parser import parse_module
+            from tweed.ir.verify import verify
+
+            if patches or patchset is not None or patch_name is not None or model is not None:
+                raise InputError("patches and --model do not apply to an IR file", source=name)
+            try:
+                module = parse_module(raw.decode("utf-8"))
+                verify(module)
+            except IRError as exc:
+                raise InputError(str(exc), source=name) from None
+            return Loaded(module, "ir", None, {})
         try:
             doc = parse_json(raw, name)
         except InputError:
@@ -124,8 +138,7 @@ def _read(source, patches, patchset, patch_name, measurement, normsys_code, hist
                          source=name)
     if fmt == "simplified":
         spec = sl_frontend.load(doc, name, model=model)
-        module, domain = sl_frontend.lower_with_domain(spec)
-        return Loaded(module, fmt, spec, {"model": spec.model}, domain=domain)
+        return Loaded(sl_frontend.lower(spec), fmt, spec, {"model": spec.model})
     if model is not None:
         raise InputError(f"--model selects a simplified-likelihood model; {name} is a {fmt} model",
                          source=name)
@@ -143,10 +156,9 @@ def compile_module(module: "Module | Loaded", pipeline: str | None = None,
                    background: np.ndarray | None = None) -> CompiledModel:
     """Optimise the IR with the pass pipeline and compile it with the numba backend (a Loaded
     also hands over what its front end knows beyond the IR)."""
-    domain = None
     if isinstance(module, Loaded):
-        domain = module.domain
         module, background = module.module, module.background if background is None else background
+    domain = module.domain
     opt = run_pipeline(module, parse_pipeline(pipeline) if pipeline else None)
     kernels = NumbaKernels.from_module(opt)
     sets = tuple(ParamSetInfo(p.name, opt.offsets[p.name], p.size, p.kind) for p in opt.params)
@@ -211,8 +223,7 @@ def simplified(observed, background, signal, *, model: str | None = None, covari
     k = int(n_signal_parameters)
     spec = sl_frontend.load(doc, f"<{name}>", model=model)
     spec.signal_callable = True
-    module, domain = sl_frontend.lower_with_domain(spec)
-    inner = compile_module(Loaded(module, "simplified", spec, {"model": spec.model}, domain=domain))
+    inner = compile_module(Loaded(sl_frontend.lower(spec), "simplified", spec, {"model": spec.model}))
     nb = spec.nbins
     names = list(signal_parameter_names or [f"signal_par_{j}" for j in range(k)])
     bounds = list(signal_parameter_bounds or [(None, None)] * k)

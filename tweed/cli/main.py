@@ -156,6 +156,92 @@ def cls(**kwargs):
     emit_json(res.to_full_dict() if kw["details"] else res.to_dict(), kw["output"])
 
 
+def _labelled(values, what: str) -> dict[str, str]:
+    out = {}
+    for v in values:
+        lab, sep, rest = v.partition("=")
+        if not sep or not lab or not rest:
+            raise InputError(f"{what}: expected LABEL=VALUE, got {v!r}")
+        out.setdefault(lab, [])
+        out[lab].append(rest)
+    return out
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, metavar="LABEL=MODEL...")
+@click.option("--map", "map_file", metavar="FILE", help="Correlation map (YAML or JSON; docs/combination.md).")
+@click.option("-p", "--patch", "patches", multiple=True, metavar="LABEL=PATCH", help="JSON Patch for one input.")
+@click.option("--patchset", "patchsets", multiple=True, metavar="LABEL=PATCHSET")
+@click.option("--patch-name", "patch_names", multiple=True, metavar="LABEL=NAME")
+@click.option("--model", "sl_models", multiple=True, metavar="LABEL=NAME", help="Simplified-likelihood model of an input.")
+@click.option("-o", "--output", metavar="FILE",
+              help="Write the combined model: FILE.json as HistFactory JSON (HistFactory inputs), any other "
+                   "name as Tweed IR text; both are read back by every command.")
+@click.option("--report", metavar="FILE", help="Write the merge report as JSON.")
+@click.option("--cls", "do_cls", is_flag=True, help="Also print the CLs (mu = 1) of every input and of the combination.")
+@click.option("--limit", "do_limit", is_flag=True, help="Also print the upper limits of every input and of the combination.")
+@handle_errors
+def combine(inputs, map_file, patches, patchsets, patch_names, sl_models, output, report, do_cls, do_limit):
+    """Combine models of any formats into one likelihood: parameters matched by name and by a
+    correlation map; prints the merge report (and CLs or limits with --cls/--limit)."""
+    from tweed import api
+    from tweed.cli.output import write_atomic
+    from tweed.compiler.passes.merge_nuisances import CorrelationMap, combine as merge, load_map
+    from tweed.ir.printer import print_module
+
+    paths = {}
+    for item in inputs:
+        lab, sep, path = item.partition("=")
+        if not sep:
+            from pathlib import Path
+
+            lab, path = Path(item).stem.split(".")[0], item
+        if lab in paths:
+            raise InputError(f"two inputs are labelled {lab!r}")
+        paths[lab] = path
+    opts = {"patches": _labelled(patches, "--patch"), "patchset": _labelled(patchsets, "--patchset"),
+            "patch_name": _labelled(patch_names, "--patch-name"), "model": _labelled(sl_models, "--model")}
+    for key, val in opts.items():
+        for lab in val:
+            if lab not in paths:
+                raise InputError(f"--{key.replace('_', '-')} {lab}=...: no input is labelled {lab!r}")
+    loaded = {}
+    for lab, path in paths.items():
+        loaded[lab] = api.read(path, patches=opts["patches"].get(lab, ()),
+                               patchset=(opts["patchset"].get(lab) or [None])[0],
+                               patch_name=(opts["patch_name"].get(lab) or [None])[0],
+                               model=(opts["model"].get(lab) or [None])[0])
+    cmap = load_map(map_file) if map_file else CorrelationMap()
+    module, rep = merge({k: v.module for k, v in loaded.items()}, cmap)
+    combined = api.Loaded(module, "combined", None, {})
+    for line in rep.lines():
+        click.echo(f"tweed combine: {line}", err=True)
+    results = {"parameters": len(module.par_names), "bins": module.n_main, "report": rep.to_dict()}
+    if do_cls or do_limit:
+        from tweed.runtime import infer
+
+        for lab, item in list(loaded.items()) + [("combined", combined)]:
+            m = api.compile_module(item)
+            r = {}
+            if do_cls:
+                r["CLs_obs"] = infer.hypotest(m, 1.0).CLs_obs
+            if do_limit:
+                r["upper_limit_obs"] = infer.upper_limit(m).upper_limit_obs
+            results[lab] = r
+    if report:
+        write_atomic(report, dumps(rep.to_dict(), indent=1))
+    if output:
+        if output.endswith(".json"):
+            from tweed.compiler.exporters.histfactory import combined_workspace
+
+            docs = {lab: (item.spec.doc if item.format == "histfactory" else None) for lab, item in loaded.items()}
+            text = dumps(combined_workspace(docs, rep, module.poi), indent=1)
+        else:
+            text = print_module(module)
+        write_atomic(output, text)
+    emit_json(results, None)
+
+
 @cli.command(name="merge-toys")
 @click.argument("files", nargs=-1, required=True)
 @click.option("-o", "--output", metavar="FILE", help="Write the merged toys here (tweed toy format).")

@@ -91,7 +91,8 @@ def reparametrize(module: Module, expressions: dict[str, str],
             {"expr": f"0 * x0 + {text}"})
 
     memo: dict[int, Node] = {}
-    for node in topo_order(list(module.terms) + list(extra_roots)):
+    dom = (module.domain,) if module.domain is not None else ()
+    for node in topo_order(list(module.terms) + list(dom) + list(extra_roots)):
         if node.op is Op.PARAM and node.attr("name") in replacement:
             memo[id(node)] = replacement[node.attr("name")]
         elif node.args and any(id(a) in memo for a in node.args):
@@ -105,5 +106,6 @@ def reparametrize(module: Module, expressions: dict[str, str],
     if poi in exprs:
         first = [v for v in expr.variables(exprs[poi]) if v in {p.name for p in new_sets}]
         poi = first[0] if first else None
-    out = replace(module, params=params, terms=tuple(sub(t) for t in module.terms), poi=poi)
+    out = replace(module, params=params, terms=tuple(sub(t) for t in module.terms), poi=poi,
+                  domain=None if module.domain is None else sub(module.domain))
     return out, tuple(sub(r) for r in extra_roots)

@@ -61,6 +61,9 @@ class Module:
     n_main: int = 0
     poi: str | None = None
     meta: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    # rates that fits must keep >= 0 beyond the Poisson means (Spey's positivity constraint on
+    # the background of a simplified likelihood): an optimiser constraint, not a term
+    domain: Node | None = None
 
     # -- parameter table ---------------------------------------------------------------
     @cached_property
@@ -100,7 +103,7 @@ class Module:
 
     # -- graph -------------------------------------------------------------------------
     def nodes(self) -> list[Node]:
-        return topo_order(self.terms)
+        return topo_order(list(self.terms) + ([self.domain] if self.domain is not None else []))
 
     def consts(self) -> list[Const]:
         """Every constant the module refers to, in first-use order (data first)."""
@@ -132,6 +135,7 @@ class Module:
             and self.n_main == other.n_main
             and self.poi == other.poi
             and self.meta == other.meta
+            and self.domain is other.domain
         )
 
     __hash__ = None  # type: ignore[assignment]

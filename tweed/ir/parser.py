@@ -69,6 +69,7 @@ def parse_module(text: str) -> Module:
     values: dict[str, Node] = {}
     params, channels, terms, meta = [], [], [], []
     poi = None
+    domain = None
     data = None
     n_main = 0
     for item in tree.children[1:]:
@@ -127,6 +128,8 @@ def parse_module(text: str) -> Module:
             values[str(ref)] = node
         elif kind == "term":
             terms.append(values[str(ch[0])])
+        elif kind == "domain":
+            domain = values[str(ch[0])]
     if data is None:
         raise IRError("IR text has no data line")
     return Module(
@@ -137,4 +140,5 @@ def parse_module(text: str) -> Module:
         n_main=n_main,
         poi=poi,
         meta=tuple(meta),
+        domain=domain,
     )

@@ -115,6 +115,8 @@ def print_module(module: Module, consts: bool = True) -> str:
         lines.append(f"%{i} = {format_node_inline(node, names)}{_comment(node, module)}")
     for t in module.terms:
         lines.append(f"term {names[id(t)]}")
+    if module.domain is not None:
+        lines.append(f"domain {names[id(module.domain)]}")
     return "\n".join(lines) + "\n"
 
 

@@ -168,6 +168,8 @@ def verify(m: Module) -> Module:
     for t in m.terms:
         if t.op not in TERM_OPS:
             raise IRError(f"term is not a likelihood term: `{format_node_inline(t)}`")
+    if m.domain is not None and (m.domain.op in TERM_OPS or m.domain.size < 1):
+        raise IRError("the domain must be a vector of rates, not a term or a scalar")
     for node in m.nodes():
         if node.op not in MODULE_DEPENDENT and node in _VERIFIED:
             continue

@@ -1,1 +1,1 @@
-"""Exporters: IR -> spec formats (HistFactory JSON, HS3 JSON, simplified JSON)."""
+"""Exporters: models written back to the formats Tweed reads (docs/combination.md)."""

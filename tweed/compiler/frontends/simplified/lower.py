@@ -225,5 +225,5 @@ def lower_with_domain(spec: SimplifiedSpec) -> tuple[Module, Node | None]:
     meta = (("format", "simplified"), ("model", model), ("conventions", "spey"))
     module = Module(params=tuple(params), data=data, terms=tuple(terms),
                     channels=(Channel(spec.meta.get("name", "simplified"), 0, n),), n_main=n,
-                    poi=poi, meta=meta)
+                    poi=poi, meta=meta, domain=domain)
     return module, domain
