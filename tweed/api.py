@@ -104,6 +104,18 @@ def _read(source, patches, patchset, patch_name, measurement, normsys_code, hist
         doc, name = source, source_name or "<workspace>"
     else:
         raw, name = read_bytes(source)
+        from tweed.compiler.frontends import xml as xml_frontend
+
+        if xml_frontend.looks_like_xml(raw):  # HistFactory XML + ROOT (hist2workspace inputs)
+            if model is not None:
+                raise InputError(f"--model selects a simplified-likelihood model; {name} is HistFactory XML",
+                                 source=name)
+            doc = xml_frontend.read(source, measurement=measurement)
+            spec = histfactory.load(doc, patches=list(patches), patchset=patchset, patch_name=patch_name,
+                                    digest_check=digest_check, source_name=name)
+            codes = InterpCodes.of(normsys_code, histosys_code)
+            module = histfactory.to_module(spec, measurement=measurement, codes=codes, require_poi=require_poi)
+            return Loaded(module, "histfactory", spec, {"measurement": measurement, "codes": codes, "from": "xml"})
         if raw.lstrip()[:8] == b"tweed-ir":  # the IR text form (tweed combine -o x.tir writes it)
             from tweed.errors import IRError
             from tweed.ir.parser import parse_module
@@ -142,6 +154,10 @@ def _read(source, patches, patchset, patch_name, measurement, normsys_code, hist
     if model is not None:
         raise InputError(f"--model selects a simplified-likelihood model; {name} is a {fmt} model",
                          source=name)
+    if fmt == "hs3":
+        from tweed.compiler.frontends import hs3
+
+        return Loaded(hs3.load(doc, name, analysis=measurement), fmt, doc, {"analysis": measurement})
     if fmt == "histfactory":
         spec = histfactory.load(doc, patches=list(patches), patchset=patchset,
                                 patch_name=patch_name, digest_check=digest_check, source_name=name)
@@ -235,3 +251,55 @@ def simplified(observed, background, signal, *, model: str | None = None, covari
     meta = dict(inner.meta, signal="callable")
     return CompiledModel(kern, table, inner.data, inner.n_main, inner.channels, meta=meta,
                          background=inner.background, domain=dom)
+
+
+CONVERT_TARGETS = ("hs3", "histfactory", "simplified", "xml", "ir")
+
+
+def convert(loaded: Loaded, to: str, out=None):
+    """The model of `loaded` in another format: a JSON document (hs3, histfactory,
+    simplified), IR text (ir), or XML + ROOT files written under `out` (xml; returns the
+    top-level XML path). Exporters work from the front end's spec (sample structure, names)
+    and the IR's parameter table; a model a format cannot express is an error saying why."""
+    from tweed.ir.printer import print_module
+
+    if to not in CONVERT_TARGETS:
+        raise InputError(f"unknown target format {to!r}; expected one of {', '.join(CONVERT_TARGETS)}")
+    fmt = loaded.format
+    if to == "ir":
+        return print_module(loaded.module)
+    if (loaded.options or {}).get("expressions"):
+        raise InputError("a reparametrised model (--expr) can only be written as Tweed IR (--to ir)")
+    if to == "histfactory" or to == "xml":
+        if fmt == "histfactory":
+            doc = loaded.spec.doc
+        elif fmt == "hs3":
+            from tweed.compiler.exporters.histfactory import from_hs3
+
+            doc = from_hs3(loaded.spec, analysis=(loaded.options or {}).get("analysis"))
+        else:
+            raise InputError(f"a {fmt} model is not expressible as a HistFactory workspace (write it as hs3 or ir)")
+        if to == "histfactory":
+            return doc
+        from tweed.compiler.exporters.xml import write
+
+        if out is None:
+            raise InputError("--to xml needs an output directory (-o DIR)")
+        meas = (loaded.options or {}).get("measurement")
+        return write(doc, out, measurement=meas)
+    if to == "hs3":
+        from tweed.compiler.exporters import hs3 as hs3_export
+
+        if fmt == "histfactory":
+            return hs3_export.from_histfactory(loaded.spec.doc, loaded.module, (loaded.options or {}).get("measurement"))
+        if fmt == "simplified":
+            return hs3_export.from_simplified(loaded.spec, loaded.module)
+        if fmt == "hs3":
+            from tweed.compiler.frontends.hs3 import legacy
+
+            return legacy.normalise(loaded.spec) if legacy.is_legacy(loaded.spec) else loaded.spec
+        raise InputError(f"a {fmt} model has no HS3 exporter yet (write it as ir)")
+    # simplified
+    if fmt != "simplified":
+        raise InputError(f"a {fmt} model is not a simplified likelihood: summarise it with `tweed simplify`")
+    return sl_frontend.to_document(loaded.spec)

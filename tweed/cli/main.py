@@ -242,6 +242,63 @@ def combine(inputs, map_file, patches, patchsets, patch_names, sl_models, output
     emit_json(results, None)
 
 
+@cli.command()
+@click.argument("a")
+@click.argument("b")
+@click.option("--points", type=int, default=10, show_default=True, help="Random parameter points compared.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--no-fit", is_flag=True, help="Skip the best-fit comparison.")
+@click.option("--rtol", type=float, default=1e-10, show_default=True, help="Relative NLL tolerance for 'same'.")
+@click.option("-o", "--output", metavar="FILE")
+@handle_errors
+def diff(a, b, points, seed, no_fit, rtol, output):
+    """Are A and B the same likelihood? Parameter mapping, NLL at random points, best fits.
+    Exit code 0 when they are (to --rtol), 1 when not."""
+    from tweed import api
+    from tweed.runtime.diff import diff as compare
+
+    res = compare(api.load(a, require_poi=False), api.load(b, require_poi=False), points=points, seed=seed,
+                  fits=not no_fit, rtol=rtol)
+    emit_json(res.to_dict(), output)
+    if not res.same:
+        sys.exit(1)
+
+
+@cli.command()
+@spec_options
+@click.option("--to", "target", required=True, type=click.Choice(["hs3", "histfactory", "simplified", "xml", "ir"]))
+@click.option("-o", "--output", metavar="FILE|DIR", required=True,
+              help="Output file (a directory for --to xml: config/*.xml and data/*.root).")
+@handle_errors
+def convert(**kwargs):
+    """Write a model in another format: HS3 JSON, HistFactory JSON, a simplified likelihood,
+    HistFactory XML + ROOT, or Tweed IR text (docs/hs3.md)."""
+    spec, kw = _split(kwargs)
+    from tweed import api
+    from tweed.cli.output import write_atomic
+
+    loaded = _load(spec, require_poi=False)
+    if kw["target"] == "xml":
+        import shutil
+        import tempfile
+        from pathlib import Path
+
+        out = Path(kw["output"])
+        tmp = Path(tempfile.mkdtemp(prefix=".tweed-xml-", dir=out.parent if out.parent.exists() else None))
+        try:
+            top = api.convert(loaded, "xml", out=tmp)
+            if out.exists():
+                shutil.rmtree(out)
+            tmp.rename(out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        click.echo(f"tweed convert: wrote {out / top.relative_to(tmp)}", err=True)
+        return
+    result = api.convert(loaded, kw["target"])
+    write_atomic(kw["output"], result if isinstance(result, str) else dumps(result, indent=1))
+
+
 @cli.command(name="merge-toys")
 @click.argument("files", nargs=-1, required=True)
 @click.option("-o", "--output", metavar="FILE", help="Write the merged toys here (tweed toy format).")

@@ -6,7 +6,7 @@ from typing import Any
 
 from tweed.errors import InputError
 
-FORMATS = ("histfactory", "simplified")
+FORMATS = ("histfactory", "simplified", "hs3")
 
 
 def detect(doc: Any, source: str) -> str:
@@ -15,6 +15,9 @@ def detect(doc: Any, source: str) -> str:
             return "histfactory"  # the schema then says what is missing
         if "observed" in doc and "background" in doc:
             return "simplified"
+        if "hs3_version" in (doc.get("metadata") or {}) or ("distributions" in doc and "likelihoods" in doc) \
+                or "ROOT_internal" in (doc.get("misc") or {}):
+            return "hs3"
         if "patches" in doc and "metadata" in doc:
             raise InputError(
                 "this is a patchset, not a workspace: pass it with --patchset and pick a point "

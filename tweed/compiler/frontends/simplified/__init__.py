@@ -29,3 +29,36 @@ def load(doc: Any, source: str, model: str | None = None) -> SimplifiedSpec:
 
 def to_module(spec: SimplifiedSpec) -> Module:
     return lower(spec)
+
+
+def to_document(spec: SimplifiedSpec) -> dict:
+    """The spec as a document of Tweed's simplified-likelihood schema (the chosen model named)."""
+    doc = {"simplified_likelihood": SCHEMA_VERSION, "model": spec.model,
+           "observed": spec.observed.tolist(), "background": spec.background.tolist()}
+    for key, value in (("covariance", spec.covariance), ("correlation", spec.correlation),
+                       ("uncertainties", spec.uncertainties), ("uncertainty_envelopes", spec.envelopes),
+                       ("third_moment", spec.third_moment)):
+        if value is not None:
+            doc[key] = value.tolist()
+    if spec.bins:
+        doc["bins"] = list(spec.bins)
+    if spec.signal is not None:
+        doc["signal"] = spec.signal.tolist()
+    elif spec.signal_expression is not None:
+        doc["signal"] = {"expression": spec.signal_expression,
+                         "coefficients": {k: v.tolist() for k, v in spec.coefficients.items()},
+                         "parameters": {p.name: {"init": p.init, "bounds": [None if p.lo == float("-inf") else p.lo,
+                                                                             None if p.hi == float("inf") else p.hi],
+                                                 "fixed": p.fixed} for p in spec.signal_parameters}}
+    if spec.signal_uncertainties:
+        doc["signal_uncertainties"] = [
+            {"type": u.type, "name": u.name,
+             "uncertainties": [[float(a), float(b)] for a, b in zip(u.up, u.down)]} for u in spec.signal_uncertainties]
+    if spec.poi is not None:
+        doc["poi"] = {"name": spec.poi.name, "init": spec.poi.init,
+                      "bounds": [None if spec.poi.lo == float("-inf") else spec.poi.lo,
+                                 None if spec.poi.hi == float("inf") else spec.poi.hi], "fixed": spec.poi.fixed}
+    for k, v in spec.meta.items():
+        if k in ("name", "analysis", "description"):
+            doc[k] = v
+    return doc
