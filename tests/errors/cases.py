@@ -137,6 +137,19 @@ def card(edit=lambda t: t, extra=None):
     return make
 
 
+def hs3(mutate=None):
+    """The HS3 of the simple workspace, mutated."""
+    def make():
+        from tweed import api
+
+        doc = api.convert(api.read(simple_workspace()), "hs3")
+        if mutate:
+            mutate(doc)
+        return {"m.hs3.json": doc}
+
+    return make
+
+
 def _root_file() -> bytes:
     """A small ROOT file with one histogram (bkg), written with uproot."""
     import tempfile
@@ -426,4 +439,32 @@ CASES: list[Case] = [
          ["{card.txt}"], "nuisance edit 'flip' is not supported", "line 11"),
     Case("dc-signal-and-background", "a process that is signal in one bin and background in another",
          card(lambda t: t.replace("process 0 1", "process 0 0")), ["{card.txt}"], "has no background process with a non-zero rate", "line 9"),
+    # -- HS3 and HistFactory XML -------------------------------------------------------------
+    Case("hs3-undefined-distribution", "a likelihood naming a distribution that is not defined",
+         hs3(lambda d: d["likelihoods"][0]["distributions"].__setitem__(0, "model_nope")), ["{m.hs3.json}"],
+         "undefined distribution 'model_nope'", "/likelihoods/0/distributions/0"),
+    Case("hs3-undefined-data", "a likelihood naming data that is not defined",
+         hs3(lambda d: d["likelihoods"][0]["data"].__setitem__(0, "nodata")), ["{m.hs3.json}"],
+         "needs a binned datum", "/likelihoods/0/data/0"),
+    Case("hs3-unknown-modifier", "an unknown modifier type",
+         hs3(lambda d: d["distributions"][0]["samples"][0]["modifiers"][0].__setitem__("type", "bogus")),
+         ["{m.hs3.json}"], "modifier type 'bogus' is not supported", "/distributions/0/samples/0/modifiers/0/type"),
+    Case("hs3-unsupported-distribution", "an unsupported distribution in the likelihood",
+         hs3(lambda d: d["distributions"][0].__setitem__("type", "crystalball_dist")), ["{m.hs3.json}"],
+         "'crystalball_dist' is not supported with binned data", "/distributions/0/type"),
+    Case("hs3-bin-mismatch", "data with a bin too few",
+         hs3(lambda d: d["data"][0]["contents"].pop()), ["{m.hs3.json}"], "bins of data", "/data/0/contents"),
+    Case("hs3-no-metadata", "HS3 without metadata.hs3_version",
+         hs3(lambda d: d.pop("metadata")), ["{m.hs3.json}"], "metadata.hs3_version", "/metadata"),
+    Case("hs3-unknown-analysis", "--measurement naming no analysis", hs3(),
+         ["{m.hs3.json}", "--measurement", "nope"], "no analysis named 'nope'", "/analyses"),
+    Case("xml-missing-channel", "a top-level XML naming a missing channel XML",
+         lambda: {"top.xml": "<Combination OutputFilePrefix='x'><Input>./nope.xml</Input>"
+                             "<Measurement Name='m' Lumi='1' LumiRelErr='0.1'><POI>mu</POI></Measurement></Combination>"},
+         ["{top.xml}"], "'./nope.xml' not found"),
+    Case("xml-syntax", "an XML syntax error",
+         lambda: {"top.xml": "<Combination OutputFilePrefix='x'><Input>a.xml</Input>\n<Measurement></Combination>"},
+         ["{top.xml}"], "invalid XML", "line 2"),
+    Case("convert-not-expressible", "convert a datacard to HistFactory JSON", card(),
+         ["{card.txt}", "--to", "histfactory"], "not expressible as a HistFactory workspace", command="convert"),
 ]

@@ -149,6 +149,8 @@ def from_simplified(spec, module: Module) -> dict:
     if spec.model not in ("uncorrelated_background", "correlated_background", "third_moment_expansion", "poisson"):
         raise InputError(f"the {spec.model} model is not expressible in HS3 here (supported: uncorrelated_background, "
                          "correlated_background, third_moment_expansion, poisson)")
+    if spec.model == "poisson" and spec.uncertainties is not None:
+        raise InputError("a poisson model with free per-bin shifts (uncertainties) is not expressible in HS3 here")
     if spec.signal is None or spec.signal_uncertainties:
         raise InputError("HS3 export of simplified likelihoods needs numeric signal yields without signal "
                          "uncertainties")

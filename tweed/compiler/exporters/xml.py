@@ -60,7 +60,8 @@ def write(doc: dict, out: str | Path, prefix: str = "workspace", measurement: st
     cfg = {p["name"]: p for p in meas["config"].get("parameters", [])}
     lumi_cfg = cfg.get("lumi", {})
     lumi = float((lumi_cfg.get("auxdata") or [1.0])[0])
-    lumi_err = float((lumi_cfg.get("sigmas") or [0.0])[0])
+    # XML always states a luminosity; without a lumi configuration (no lumi modifier) any width will do
+    lumi_err = float((lumi_cfg.get("sigmas") or [0.1 * lumi])[0])
     obs = {o["name"]: o["data"] for o in doc["observations"]}
     hists = {}
 

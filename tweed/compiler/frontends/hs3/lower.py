@@ -202,6 +202,8 @@ class _Lowering:
                         kind = con or "Poisson"
                         for b, p in enumerate(pars):
                             if vals[b] <= 0 or nom[b] <= 0:
+                                if self.prod == "tweed" and kind == "Poisson":  # pyhf's tau = 1, gamma fixed
+                                    self.constrain(p, "poisson", 1.0, 1.0)
                                 continue
                             rel = vals[b] if self.prod == "root" else vals[b] / nom[b]
                             if kind == "Poisson":
@@ -346,6 +348,9 @@ def lower(doc: dict, source: str, analysis: str | None = None) -> Module:
                 if dv not in L.data:
                     L.fail(f"/likelihoods/{li}/data/{k}", f"undefined datum {dv!r}")
                 di, datum = L.data[dv]
+                if datum.get("type") == "binned":
+                    L.fail(f"/distributions/{idx}/type", f"distribution type {d.get('type')!r} is not supported with "
+                                                         "binned data (supported: histfactory_dist)")
                 if datum.get("type") != "point":
                     L.fail(f"/data/{di}/type", f"distribution {dn!r} needs point data, got {datum.get('type')!r}")
                 value = datum.get("value")
