@@ -30,6 +30,8 @@ from tweed.compiler.frontends.datacard.ast import Card
 from tweed.errors import InputError
 from tweed.ir import expr
 from tweed.ir.module import Channel, Module, ParamSet
+from tweed.ir.build import const as _const
+from tweed.ir.build import param as _param
 from tweed.ir.node import Const, Node
 from tweed.ir.ops import Op
 
@@ -45,14 +47,6 @@ _C = "max(-1, min(1, 2 * x0))"
 ASYM_LNN = f"exp(x0 * (x1 + x2 * (3 * {_C} ** 5 - 10 * {_C} ** 3 + 15 * {_C}) / 8))"
 
 
-def _const(x) -> Node:
-    return Node(Op.CONST, (), {"value": Const(np.asarray(x, dtype=float))})
-
-
-def _param(name: str, n: int | None = None) -> Node:
-    if n is None:
-        return Node(Op.PARAM, (), {"name": name})
-    return Node(Op.PARAM, (), {"name": name, "start": 0, "stop": n})
 
 
 def _mul(nodes: list[Node]) -> Node | None:

@@ -21,6 +21,8 @@ import numpy as np
 from tweed.errors import InputError
 from tweed.ir import expr as irexpr
 from tweed.ir.module import Channel, Module, ParamSet
+from tweed.ir.build import const as _const
+from tweed.ir.build import param as _param
 from tweed.ir.node import Const, Node
 from tweed.ir.ops import Op
 
@@ -42,12 +44,6 @@ def producer(doc: dict) -> str:
     return "tweed" if "tweed" in names else "pyhs3"
 
 
-def _const(x) -> Node:
-    return Node(Op.CONST, (), {"value": Const(np.asarray(x, dtype=float))})
-
-
-def _param(name: str) -> Node:
-    return Node(Op.PARAM, (), {"name": name})
 
 
 class _Lowering:

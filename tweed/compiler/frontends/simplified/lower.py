@@ -24,6 +24,8 @@ from tweed.compiler.frontends.simplified.ast import SimplifiedSpec
 from tweed.errors import InputError
 from tweed.ir import expr
 from tweed.ir.module import Channel, Module, ParamSet
+from tweed.ir.build import const as _const
+from tweed.ir.build import param as _param
 from tweed.ir.node import Const, Node
 from tweed.ir.ops import Op
 
@@ -34,14 +36,6 @@ EFFECTIVE_SIGMA_FLOOR = 1e-10  # Spey's floor on sigma_eff^2
 C_REGULARISATION = 1e-5  # Spey's shift of the third-moment c coefficients inside rho
 
 
-def _const(x) -> Node:
-    return Node(Op.CONST, (), {"value": Const(np.asarray(x, dtype=float))})
-
-
-def _param(name: str, n: int | None = None) -> Node:
-    if n is None:
-        return Node(Op.PARAM, (), {"name": name})
-    return Node(Op.PARAM, (), {"name": name, "start": 0, "stop": n})
 
 
 def third_moment_coefficients(m1, m2, m3, source: str = "<simplified>"):
