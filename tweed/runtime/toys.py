@@ -174,40 +174,52 @@ def _fingerprint(model, data) -> str:
     return h.hexdigest()[:16]
 
 
+def _fit_batch(model, fulls, free, datas, lgams, lo, hi):
+    """Fits of many toys at once, in parallel; a stop on the wall of a vanishing empty-bin
+    rate is a minimum (status 0)."""
+    B0 = _inverse_hessian_guess(model, free)
+    Y, f, st, _ = model.kernels.minimize_batch(fulls, free, fulls[:, free].copy(), lo[free], hi[free], B0,
+                                               datas, lgams, 1e-7, 2000)
+    for t in np.flatnonzero(st == 3):
+        full = fulls[t].copy()
+        full[free] = Y[t]
+        if at_rate_boundary(model, full, datas[t]):
+            st[t] = 0
+    return Y, f, st
+
+
 def _teststat_batch(model, mu, test_stat, datas, start, bounds, fixed):
-    """Raw test statistic of every toy: a free and a POI-fixed fit each, in parallel."""
+    """Raw test statistic of every toy: a free fit each, then a POI-fixed fit where the test
+    statistic is not 0 by the sign of mu-hat alone (q, qtilde: mu-hat > mu; q0: mu-hat < 0).
+    Both start from the generating parameters (POI at mu for the fixed fit). All in parallel."""
     poi = model.poi_index
     n = datas.shape[0]
     lgams = gammaln(datas + 1.0)
     lo, hi = bounds[:, 0], bounds[:, 1]
-    results = []
-    for cond in (False, True):
-        fx = fixed.copy()
-        x0 = np.clip(start.copy(), lo, hi)
-        if cond:
-            fx[poi] = True
-            x0[poi] = mu
-        free = np.flatnonzero(~fx)
-        B0 = _inverse_hessian_guess(model, free)
-        fulls = np.tile(x0, (n, 1))
-        Y0 = fulls[:, free].copy()
-        Y, f, st, _ = model.kernels.minimize_batch(fulls, free, Y0, lo[free], hi[free], B0, datas, lgams,
-                                                   1e-7, 2000)
-        results.append((Y, f, st, free, x0))
-    for Y, f, st, free, x0 in results:  # a stop on the wall of a vanishing empty-bin rate is a minimum
-        for t in np.flatnonzero(st == 3):
-            full = x0.copy()
-            full[free] = Y[t]
-            if at_rate_boundary(model, full, datas[t]):
-                st[t] = 0
-    (Yf, ff, sf, free_f, _), (_, fc, sc, _, _) = results
-    q = np.maximum(2.0 * (fc - ff), 0.0)
+    x0 = np.clip(start.copy(), lo, hi)
+    free_f = np.flatnonzero(~fixed)
+    fulls = np.tile(x0, (n, 1))
+    Yf, ff, sf = _fit_batch(model, fulls, free_f, datas, lgams, lo, hi)
     muhat = Yf[:, np.searchsorted(free_f, poi)]
     if test_stat in ("q", "qtilde"):
-        q = np.where(muhat > mu, 0.0, q)
+        zero = muhat > mu
     elif test_stat == "q0":
-        q = np.where(muhat < 0, 0.0, q)
-    ok = (sf == 0) & (sc == 0) & np.isfinite(ff) & np.isfinite(fc)
+        zero = muhat < 0
+    else:
+        zero = np.zeros(n, dtype=bool)
+    need = np.flatnonzero(~zero)
+    fc = np.full(n, np.nan)
+    sc = np.zeros(n, dtype=np.int64)
+    if need.size:
+        fx = fixed.copy()
+        fx[poi] = True
+        free_c = np.flatnonzero(~fx)
+        fc_ = fulls[need].copy()
+        fc_[:, poi] = mu
+        _, fc[need], sc[need] = _fit_batch(model, np.ascontiguousarray(fc_), free_c, np.ascontiguousarray(datas[need]),
+                                           np.ascontiguousarray(lgams[need]), lo, hi)
+    q = np.where(zero, 0.0, np.maximum(2.0 * (fc - ff), 0.0))
+    ok = (sf == 0) & (sc == 0) & np.isfinite(ff) & (zero | np.isfinite(fc))
     return np.where(ok, q, np.nan)
 
 
