@@ -32,7 +32,8 @@ from benchmarks.cases import CASES, CORPUS, by_key, load_json, paths, workspace_
 TOOLS = ["tweed", "pyhf-numpy", "pyhf-jax", "nextstat"]
 METRICS = [("build", "model build from JSON"), ("nll", "NLL"), ("nll_grad", "NLL + gradient"),
            ("fit", "MLE fit"), ("hypotest", "asymptotic hypotest (+ band)"),
-           ("limit", "upper limit (obs + band)")]
+           ("limit", "upper limit (obs + band)"), ("toys", "toy CLs, per 1000 toys"),
+           ("ranking", "ranking (impacts of all NPs)")]
 LOUD = []
 
 
@@ -41,10 +42,14 @@ LOUD = []
 EVAL_ONLY = {("pyhf-numpy", "trilepton"), ("pyhf-numpy", "generated")}
 
 
-def run_worker(tool, case, reps, budget, skip_limit, timeout):
+def run_worker(tool, case, reps, budget, skip_limit, timeout, toys=0, ranking=False):
     cmd = [sys.executable, "-m", "benchmarks.worker", tool, case, "--reps", str(reps), "--budget", str(budget)]
     if skip_limit:
         cmd.append("--skip-limit")
+    if toys:
+        cmd += ["--toys", str(toys)]
+    if ranking:
+        cmd.append("--ranking")
     if (tool, case) in EVAL_ONLY:
         cmd.append("--eval-only")
     t0 = time.perf_counter()
@@ -59,7 +64,13 @@ def run_worker(tool, case, reps, budget, skip_limit, timeout):
         out["timeout"] = f"stopped after {timeout:.0f} s; later metrics missing"
         return out
     if p.returncode != 0:
-        return {"error": (p.stderr.strip().splitlines() or ["failed"])[-1][:200]}
+        lines = [l for l in p.stdout.strip().splitlines() if l.startswith("{")]
+        err = (p.stderr.strip().splitlines() or ["failed"])[-1][:200]
+        if not lines:
+            return {"error": err}
+        out = json.loads(lines[-1])  # the metrics before the failure
+        out["timeout"] = f"failed after the metrics shown ({err})"
+        return out
     out = json.loads(p.stdout.strip().splitlines()[-1])
     out["wall"] = time.perf_counter() - t0
     return out
@@ -103,6 +114,20 @@ def check_agreement(case, results):
             disagree(f"{case}: CLs_obs, tweed {t['CLs_obs']:.6f} vs {tool} {r['CLs_obs']:.6f}")
         if "limit_obs" in t and r.get("limit_obs") is not None and abs(t["limit_obs"] / r["limit_obs"] - 1) > 0.01:
             disagree(f"{case}: observed limit, tweed {t['limit_obs']:.4f} vs {tool} {r['limit_obs']:.4f}")
+        if "toys_CLs" in t and r.get("toys_CLs") is not None and r.get("toys_n", 0) >= 200:
+            # statistical: CLs from n toys each; 5 sigma of the binomial errors of both runs
+            sig = sum(max(c * (1 - c), 1.0 / n) / n for c, n in ((t["toys_CLs"], t["toys_n"]),
+                                                               (r["toys_CLs"], r["toys_n"]))) ** 0.5
+            if abs(t["toys_CLs"] - r["toys_CLs"]) > 5 * sig + 0.01:
+                disagree(f"{case}: toy CLs, tweed {t['toys_CLs']:.4f} vs {tool} {r['toys_CLs']:.4f}")
+        if "impacts" in t and "impacts" in r:
+            common = [k for k in t["impacts"] if k in r["impacts"]]
+            scale = max(1e-3, max(abs(v) for k in common for v in t["impacts"][k]) if common else 1.0)
+            worst = max((abs(a - b) for k in common for a, b in zip(t["impacts"][k], r["impacts"][k])
+                         if a == a and b == b), default=0.0)
+            if not common or worst > 0.05 * scale:
+                disagree(f"{case}: post-fit impacts differ by up to {worst:.4g} (largest impact {scale:.4g}) "
+                         f"between tweed and {tool} ({len(common)} parameters in common)")
 
 
 def whole_process(case_key, reps):
@@ -202,9 +227,19 @@ def markdown(all_results, extra, args) -> str:
         errs += [f"{t}: build and NLL only (fits with numerical gradients take hours)" for t in tools
                  if res[t].get("note") == "eval only"]
         errs += [f"{t} upper limit: {res[t]['limit_error']}" for t in tools if "limit_error" in res[t]]
+        errs += [f"{t} toys: {res[t]['toys_error']}" for t in tools if "toys_error" in res[t]]
         errs += [f"{t}: {res[t]['timeout']}" for t in tools if "timeout" in res[t]]
+        errs += [f"{t} toys: {res[t]['toys_n']} per hypothesis run, time scaled to 1000" for t in tools
+                 if res[t].get("toys_n", 1000) < 1000]
+        toy_cls = [f"{t} {res[t]['toys_CLs']:.3f} ({res[t]['toys_n']} toys)" for t in tools if "toys_CLs" in res[t]]
+        if toy_cls:
+            errs.append("toy CLs_obs at mu=1: " + ", ".join(toy_cls))
+        if "ranking" in res.get("tweed", {}) and "fit" in res.get("pyhf-jax", {}):
+            n_np = len(res["tweed"].get("impacts", {}))
+            errs.append(f"pyhf has no ranking; a cabinetry-style one ({n_np} NPs x 4 refits) would take about "
+                        f"{fmt_time((1 + 4 * n_np) * res['pyhf-jax']['fit'])} with pyhf-jax fits")
         if errs:
-            L += ["", "Errors: " + "; ".join(errs)]
+            L += ["", "Notes: " + "; ".join(errs)]
         L.append("")
     if "whole" in extra:
         L += ["## Whole process: `tweed cls WS -p PATCH` vs `pyhf cls WS -p PATCH`", "",
@@ -254,6 +289,8 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=1500.0)
     ap.add_argument("--no-whole", action="store_true")
     ap.add_argument("--no-scan", action="store_true")
+    ap.add_argument("--toys", type=int, default=1000, help="toys per hypothesis (0: no toy row)")
+    ap.add_argument("--no-ranking", action="store_true")
     ap.add_argument("--json", default=None, help="also dump raw results here")
     args = ap.parse_args(argv)
     all_results, extra = {}, {}
@@ -263,9 +300,12 @@ def main(argv=None) -> int:
             case = by_key(key)
             slow = tool in ("pyhf-numpy", "nextstat") and key in ("1lbb", "generated", "trilepton")
             print(f"[{key}] {tool} ...", file=sys.stderr, flush=True)
+            real = key != "generated"  # toys and ranking on the published models
             res[tool] = run_worker(tool, key, 1 if slow else args.reps, args.budget,
-                                   skip_limit=case.fit_only or (slow and key == "generated"), timeout=args.timeout)
-            print(f"[{key}] {tool}: {json.dumps({k: v for k, v in res[tool].items() if not isinstance(v, list)})}",
+                                   skip_limit=case.fit_only or (slow and key == "generated"), timeout=args.timeout,
+                                   toys=args.toys if real and (tool, key) not in EVAL_ONLY else 0,
+                                   ranking=real and not args.no_ranking and (tool, key) not in EVAL_ONLY)
+            print(f"[{key}] {tool}: {json.dumps({k: v for k, v in res[tool].items() if not isinstance(v, (list, dict))})}",
                   file=sys.stderr, flush=True)
         check_agreement(key, res)
         all_results[key] = res

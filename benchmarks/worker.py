@@ -90,6 +90,16 @@ class Tweed:
         u = self.infer.upper_limit(self.model)
         return u.upper_limit_obs, list(u.upper_limit_exp)
 
+    def toys(self, n):
+        self._fresh()
+        r = self.infer.toy_hypotest(self.model, 1.0, ntoys=n, seed=1)
+        return r.CLs_obs
+
+    def ranking(self):
+        self._fresh()
+        r = self.infer.ranking(self.model)
+        return {im.name: (im.postfit_up, im.postfit_down) for im in r.impacts}
+
     def extra(self):
         p = self.model.kernels.program
         return {"program_bytes": int(p.nbytes), "ip_bytes": int(p.ip.nbytes),
@@ -155,6 +165,13 @@ class Pyhf:
         obs, exp = upper_limit(self.data, self.model)
         return float(obs), [float(e) for e in exp]
 
+    def toys(self, n):
+        obs = self.pyhf.infer.hypotest(1.0, self.data, self.model, calctype="toybased", ntoys=n,
+                                       track_progress=False)
+        return float(obs)
+
+    ranking = None  # pyhf has no ranking (cabinetry builds one from pyhf fits)
+
     def extra(self):
         return {}
 
@@ -194,6 +211,12 @@ class NextStat:
         obs, exp = self.ns.upper_limit(self.model, method="root")
         return float(obs), [float(e) for e in exp]
 
+    def toys(self, n):
+        return float(self.ns.hypotest_toys(1.0, self.model, n_toys=n, seed=1))
+
+    def ranking(self):
+        return {e["name"]: (e["delta_mu_up"], e["delta_mu_down"]) for e in self.ns.ranking(self.model)}
+
     def extra(self):
         return {}
 
@@ -218,6 +241,9 @@ def main(argv=None):
     ap.add_argument("--budget", type=float, default=60.0, help="seconds per metric before stopping repetitions")
     ap.add_argument("--skip-limit", action="store_true")
     ap.add_argument("--eval-only", action="store_true", help="build, NLL and gradient only")
+    ap.add_argument("--toys", type=int, default=0,
+                    help="toy-based CLs at mu=1 with up to this many toys per hypothesis (0: none)")
+    ap.add_argument("--ranking", action="store_true", help="time the impacts/ranking of all nuisance parameters")
     args = ap.parse_args(argv)
     case = by_key(args.case)
     ws, patches = workspace_and_patches(case)
@@ -255,8 +281,38 @@ def main(argv=None):
                 out["limit_obs"], out["limit_exp"] = value
             except Exception as exc:  # e.g. pyhf 0.7.6's toms748 scan fails on the jax backend
                 out["limit_error"] = f"{type(exc).__name__}: {exc}"[:160]
+    if args.toys and not case.fit_only:
+        try:
+            toy_metric(t, args.toys, args.budget, out)
+        except Exception as exc:  # pyhf 0.7.6's toy calculator calls jnp.percentile(interpolation=...)
+            out["toys_error"] = f"{type(exc).__name__}: {exc}"[:160]
+        emit()
+    if args.ranking and not case.fit_only and t.ranking is not None:
+        out["ranking"], impacts, out["ranking_reps"] = median_time(t.ranking, max(1, args.reps // 2), args.budget)
+        out["impacts"] = {k: [float(a), float(b)] for k, (a, b) in impacts.items()}
+        emit()
     out.update(t.extra())
     emit()
+
+
+def toy_metric(t, n_max, budget, out):
+    """Seconds per 1000 toys per hypothesis (pyhf's ntoys: 1000 s+b and 1000 b pseudo-experiments).
+
+    A tool that cannot do n_max toys within about half the budget runs fewer, sized from a pilot
+    of a few toys, and its time is scaled to 1000 (toys_n says how many it ran)."""
+    n = n_max
+    if not isinstance(t, Tweed):
+        pilot = 4
+        t0 = time.perf_counter()
+        t.toys(pilot)
+        per_toy = (time.perf_counter() - t0) / pilot
+        n = int(min(n_max, max(pilot, 0.5 * budget / per_toy)))
+    t0 = time.perf_counter()
+    cls = t.toys(n)
+    dt = time.perf_counter() - t0
+    out["toys"] = dt / n * 1000.0
+    out["toys_n"] = n
+    out["toys_CLs"] = cls
 
 
 if __name__ == "__main__":
