@@ -192,7 +192,10 @@ def markdown(all_results, extra, args) -> str:
          "process's maximum resident memory. pyhf 0.7.6 numpy+scipy (default SLSQP; no gradient on",
          "numpy), pyhf 0.7.6 jax+scipy (jitted value-and-grad objective, x64), NextStat (PyPI",
          "`nextstat`; its `hypotest` returns CLs_obs only). Tweed's fit and hypotest times are for a",
-         "model fresh from the build (its one-off initial Hessian included).", ""]
+         "model fresh from the build (its one-off initial Hessian included). Toys: toy-based CLs at",
+         "mu = 1 with q~mu, time per 1000 toys per hypothesis (pyhf's `ntoys=1000`: 1000 s+b and 1000 b",
+         "pseudo-experiments, two fits each). Ranking: the free fit plus four POI refits per nuisance",
+         "parameter (pre- and post-fit +-1 sigma) for Tweed; NextStat's `ranking` for NextStat.", ""]
     if LOUD:
         L += ["**Disagreements found in this run:**", ""] + [f"* {x}" for x in LOUD] + [""]
     else:
@@ -273,10 +276,84 @@ def markdown(all_results, extra, args) -> str:
               "per-parameter groups (~45 entries) whose vector loops pay their prologue each time. A dense SIMD",
               "evaluation of the same arithmetic (~25 flops per entry) would take about a third of the time; the",
               "gap is the sparse structure of HistFactory models.", ""]
+    if "simplified" in extra:
+        L += ["## Simplified likelihoods: Tweed vs Spey 0.2.7", "",
+              "Run by this command through `benchmarks/simplified.py` (which can also run alone).", "",
+              extra["simplified"], ""]
+    L += targets(all_results, extra)
     L += ["## Reproduce", "", "```bash",
-          "pip install -e . pyhf==0.7.6 jax jaxlib nextstat jsonpatch",
+          "pip install -e . pyhf==0.7.6 jax jaxlib nextstat jsonpatch spey==0.2.7",
           "python benchmarks/run.py --out docs/performance.md", "```", ""]
     return "\n".join(L)
+
+
+def targets(all_results, extra) -> list[str]:
+    """The issue's performance targets, each with this run's number and whether it is met."""
+    rows = []
+
+    def ratio(case, other, key):
+        r = all_results.get(case, {})
+        t, o = r.get("tweed", {}).get(key), r.get(other, {}).get(key)
+        return o / t if t and o else None
+
+    def add(what, value, ok):
+        rows.append(f"| {what} | {value} | {'met' if ok else '**not met**'} |")
+
+    for case in ("1lbb", "stau", "sbottom", "3l", "trilepton"):
+        x = ratio(case, "pyhf-jax", "nll_grad")
+        if x is not None:
+            add(f"NLL+gradient >= 20x pyhf-jax ({case})", f"{x:.1f}x", x >= 20)
+    for case in ("1lbb", "stau", "sbottom", "3l"):
+        for other, need in (("pyhf-numpy", 100), ("pyhf-jax", 20)):
+            x = ratio(case, other, "fit")
+            if x is not None:
+                add(f"MLE fit >= {need}x {other} ({case})", f"{x:.0f}x", x >= need)
+        x = ratio(case, "pyhf-numpy", "hypotest")
+        if x is not None:
+            add(f"hypotest + band >= 100x pyhf-numpy ({case})", f"{x:.0f}x", x >= 100)
+        x = ratio(case, "nextstat", "hypotest")
+        if x is not None:
+            add(f"hypotest + band faster than NextStat ({case})", f"{x:.1f}x", x > 1)
+        x = ratio(case, "nextstat", "toys")
+        if x is not None:
+            add(f"toys at least NextStat's rate ({case})", f"{x:.0f}x", x >= 1)
+    h = all_results.get("1lbb", {}).get("tweed", {})
+    if "hypotest" in h:
+        add("1Lbb hypotest + band <= 0.12 s", fmt_time(h["hypotest"]), h["hypotest"] <= 0.12)
+    if "toys" in h:
+        rate = 2 * 1000 / h["toys"] * 60
+        add("1Lbb toys >= 10,000 per minute (s+b and b pseudo-experiments)", f"{rate:,.0f}/min", rate >= 10000)
+    for k, w in extra.get("whole", {}).items():
+        add(f"`tweed cls` warm <= 1/3 of `pyhf cls` ({k})", f"{w['tweed_warm'] / w['pyhf']:.2f}",
+            w["tweed_warm"] <= w["pyhf"] / 3)
+        add(f"`tweed cls` cold no slower than `pyhf cls` ({k})", f"{w['tweed_cold'] / w['pyhf']:.2f}",
+            w["tweed_cold"] <= w["pyhf"])
+    if "scan" in extra:
+        sc = extra["scan"]
+        add("1Lbb patchset scan (125 points) < 60 s", f"{sc['seconds']:.1f} s ({sc['ok']} ok)",
+            sc["seconds"] < 60 and sc["ok"] == 125)
+    for case, res in all_results.items():
+        t = res.get("tweed", {}).get("peak_rss_mb")
+        pyhf = [res[o]["peak_rss_mb"] for o in ("pyhf-numpy", "pyhf-jax") if "peak_rss_mb" in res.get(o, {})]
+        if t and pyhf:
+            add(f"peak RSS <= pyhf's ({case})", f"{t:.0f} MB vs {min(pyhf):.0f} MB", t <= min(pyhf))
+    if not rows:
+        return []
+    return ["## Targets (issue 3 and the toy target of issue 7) in this run", "",
+            "| target | this run | |", "|---|---|---|", *rows, ""]
+
+
+def simplified(bins, reps) -> str:
+    out = Path(tempfile.mkdtemp(prefix="tweed-sl-")) / "simplified.md"
+    cmd = [sys.executable, str(REPO / "benchmarks" / "simplified.py"), "--bins", bins, "--reps", str(reps),
+           "--out", str(out)]
+    p = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    for line in p.stderr.splitlines():
+        if line.startswith("DISAGREEMENT"):
+            disagree("simplified likelihoods: " + line.split(" ", 1)[1])
+    if p.returncode != 0 or not out.exists():
+        return "benchmarks/simplified.py failed: " + (p.stderr.strip().splitlines() or ["?"])[-1]
+    return out.read_text()
 
 
 def main(argv=None) -> int:
@@ -291,6 +368,8 @@ def main(argv=None) -> int:
     ap.add_argument("--no-scan", action="store_true")
     ap.add_argument("--toys", type=int, default=1000, help="toys per hypothesis (0: no toy row)")
     ap.add_argument("--no-ranking", action="store_true")
+    ap.add_argument("--simplified-bins", default="50,100,200",
+                    help="bins of the synthetic simplified likelihoods vs Spey ('' to skip)")
     ap.add_argument("--json", default=None, help="also dump raw results here")
     args = ap.parse_args(argv)
     all_results, extra = {}, {}
@@ -319,6 +398,8 @@ def main(argv=None) -> int:
         extra["whole"] = {k: whole_process(k, 3) for k in ("1lbb", "stau", "sbottom") if k in all_results}
     if not args.no_scan:
         extra["scan"] = scan_1lbb()
+    if args.simplified_bins:
+        extra["simplified"] = simplified(args.simplified_bins, 3)
     text = markdown(all_results, extra, args)
     if args.out:
         Path(args.out).write_text(text)
