@@ -370,6 +370,8 @@ CASES: list[Case] = [
          ["{ws.json}", "--patchset", "{ps.json}", "--patch-name", "p1"], "does not match", "/metadata/digests/sha256"),
     # -- command options ---------------------------------------------------------------------
     Case("toys-zero", "--toys 0", ws(), ["{ws.json}", "--toys", "0"], "--toys needs a positive number"),
+    Case("workers-without-toys", "--workers without --toys", ws(), ["{ws.json}", "--workers", "2"],
+         "--workers and --scheduler distribute toys: give --toys N too"),
     Case("fixed-poi", "a POI fixed by the measurement",
          ws(**{"measurements/0/config/parameters": [{"name": "mu", "fixed": True}]}), ["{ws.json}"],
          "the POI 'mu' is fixed"),

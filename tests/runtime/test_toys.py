@@ -97,3 +97,24 @@ def test_cli_toys_and_merge(tmp_path):
     assert json.loads(merged.stdout) == out
     bad = run("merge-toys", str(tmp_path / "p2.json"), str(tmp_path / "all.json"))
     assert bad.exit_code == 2 and "do not follow" in bad.stderr
+
+
+def test_toys_on_dask_equal_the_single_process_run(tmp_path):
+    """Chunks of toys on a 2-worker LocalCluster (model shipped as IR text, compiled once per
+    worker), merged: exactly the toys of one process with the same seed; also from the CLI."""
+    loaded = read(simple_workspace())
+    cm = compile_module(loaded.module)
+    local = infer.toy_hypotest(cm, 1.0, ntoys=120, seed=3, first_toy=10)
+    dist = infer.toy_hypotest_distributed(loaded, 1.0, ntoys=120, seed=3, first_toy=10, chunk=25, workers=2)
+    assert dist.first_toy == 10 and dist.ntoys == 120
+    np.testing.assert_array_equal(dist.q_sb, local.q_sb)
+    np.testing.assert_array_equal(dist.q_b, local.q_b)
+    assert dist.to_dict() == local.to_dict()
+    ws = tmp_path / "ws.json"
+    ws.write_text(json.dumps(simple_workspace()))
+    r = CliRunner().invoke(cli, ["cls", str(ws), "--toys", "120", "--seed", "3", "--first-toy", "10",
+                                 "--workers", "2"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout) == local.to_dict()  # JSON floats round-trip exactly
+    r = CliRunner().invoke(cli, ["cls", str(ws), "--workers", "2"])
+    assert r.exit_code == 2 and "--toys" in r.output

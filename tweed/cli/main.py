@@ -90,9 +90,13 @@ def _load(kw: dict, require_poi: bool):
 
 
 def _compile(kw: dict, require_poi: bool = True):
+    return _compile_loaded(_load(kw, require_poi))
+
+
+def _compile_loaded(loaded):
     from tweed import api
 
-    return api.compile_module(_load(kw, require_poi))
+    return api.compile_module(loaded)
 
 
 SPEC_KEYS = ("workspace", "patches", "patchset", "patch_name", "no_digest_check", "measurement",
@@ -125,6 +129,9 @@ def cli():
 @click.option("--first-toy", type=int, default=0, show_default=True,
               help="Index of the first toy (split a run into jobs; merge with `tweed merge-toys`).")
 @click.option("--save-toys", metavar="FILE", help="Also write every toy's test statistic here.")
+@click.option("--workers", type=int, default=None, metavar="K",
+              help="Run the toys on a local dask cluster of K processes (chunks of toys per task).")
+@click.option("--scheduler", metavar="ADDRESS", help="Run the toys on this dask scheduler's cluster.")
 @click.option("--allow-failed-fits", is_flag=True,
               help="Return CLs even if one of its fits did not converge (it is then unreliable).")
 @click.option("--apriori", is_flag=True, help=APRIORI_HELP)
@@ -136,12 +143,23 @@ def cls(**kwargs):
     spec, kw = _split(kwargs)
     from tweed.runtime import infer
 
-    model = _compile(spec)
+    if (kw["workers"] is not None or kw["scheduler"]) and kw["ntoys"] is None:
+        raise InputError("--workers and --scheduler distribute toys: give --toys N too")
+    if kw["workers"] is not None and kw["workers"] < 1:
+        raise InputError("--workers needs a positive number of processes")
+    loaded = _load(spec, True)
+    model = None if kw["ntoys"] is not None and (kw["workers"] or kw["scheduler"]) else _compile_loaded(loaded)
     if kw["ntoys"] is not None:
         if kw["ntoys"] < 1:
             raise InputError("--toys needs a positive number of toys")
-        res = infer.toy_hypotest(model, kw["mu"], ntoys=kw["ntoys"], seed=kw["seed"],
-                                 test_stat=kw["test_stat"], first_toy=kw["first_toy"])
+        if model is None:
+            res = infer.toy_hypotest_distributed(loaded, kw["mu"], ntoys=kw["ntoys"], seed=kw["seed"],
+                                                 test_stat=kw["test_stat"], first_toy=kw["first_toy"],
+                                                 scheduler=kw["scheduler"], workers=kw["workers"],
+                                                 progress=sys.stderr.isatty())
+        else:
+            res = infer.toy_hypotest(model, kw["mu"], ntoys=kw["ntoys"], seed=kw["seed"],
+                                     test_stat=kw["test_stat"], first_toy=kw["first_toy"])
         if kw["save_toys"]:
             res.save(kw["save_toys"])
         if any(res.failed.values()):

@@ -21,7 +21,7 @@ import numpy as np
 from tweed.runtime.asymptotics import AsymptoticCalculator, AsymptoticResult
 from tweed.runtime.fit import FitResult
 from tweed.runtime.fit import fit as _fit
-from tweed.runtime.toys import ToyResult, toy_hypotest  # noqa: F401
+from tweed.runtime.toys import ToyResult, toy_hypotest, toy_hypotest_distributed  # noqa: F401
 
 
 def profile_scan(model, params, grids, data=None, refine: bool = True):
@@ -44,7 +44,7 @@ def goodness_of_fit(model, data=None):
 
     return _gof(model, data=data)
 
-__all__ = ["fit", "hypotest", "toy_hypotest", "upper_limit", "discovery", "profile_scan", "ranking",
+__all__ = ["fit", "hypotest", "toy_hypotest", "toy_hypotest_distributed", "upper_limit", "discovery", "profile_scan", "ranking",
            "goodness_of_fit", "HypotestResult", "UpperLimitResult", "DiscoveryResult", "FitResult",
            "ToyResult"]
 
