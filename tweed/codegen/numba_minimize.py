@@ -68,17 +68,18 @@ def _direction(B, g, x, lo, hi, d):
         if (x[i] <= lo[i] and g[i] > 0.0) or (x[i] >= hi[i] and g[i] < 0.0):
             act[i] = True
             na += 1
+    if na == 0:  # the common case: one dense matrix-vector product (BLAS)
+        d[:] = np.dot(B, g)
+        for i in range(n):
+            d[i] = -d[i]
+        return
+    gF = g.copy()
     for i in range(n):
         if act[i]:
-            d[i] = 0.0
-            continue
-        s = 0.0
-        for j in range(n):
-            if not act[j]:
-                s += B[i, j] * g[j]
-        d[i] = -s
-    if na == 0:
-        return
+            gF[i] = 0.0
+    d[:] = np.dot(B, gF)
+    for i in range(n):
+        d[i] = 0.0 if act[i] else -d[i]
     A = np.empty(na, dtype=np.int64)
     k = 0
     for i in range(n):
@@ -88,11 +89,7 @@ def _direction(B, g, x, lo, hi, d):
     # Schur complement: d_F += B_FA (B_AA^-1 (B_AF g_F))
     u = np.zeros(na)
     for a in range(na):
-        s = 0.0
-        for j in range(n):
-            if not act[j]:
-                s += B[A[a], j] * g[j]
-        u[a] = s
+        u[a] = np.dot(B[A[a]], gF)
     Baa = np.empty((na, na))
     for a in range(na):
         for b in range(na):
@@ -202,17 +199,14 @@ def minimize(ins, ip, fp, val, adj, full, free, y0, lo, hi, B0, data, lgam, gtol
         g[:] = gn
         f = fn
         if sy > 0 and sy > 1e-12 * math.sqrt(ss * yy):
-            yBy = 0.0
-            for i in range(n):
-                acc = 0.0
-                for j in range(n):
-                    acc += B[i, j] * yv[j]
-                By[i] = acc
-                yBy += yv[i] * acc
+            By[:] = np.dot(B, yv)
+            yBy = np.dot(yv, By)
             c1 = (sy + yBy) / (sy * sy)
             for i in range(n):
+                a = c1 * s[i] - By[i] / sy
+                b = s[i] / sy
                 for j in range(n):
-                    B[i, j] += c1 * s[i] * s[j] - (By[i] * s[j] + s[i] * By[j]) / sy
+                    B[i, j] += a * s[j] - b * By[j]
         if df <= 1e-14 * max(1.0, abs(f)):
             stalls += 1
             if stalls >= 5:

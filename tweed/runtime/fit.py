@@ -133,6 +133,65 @@ def at_rate_boundary(model, pars, data=None, rtol: float = 1e-9) -> bool:
     return bool(np.any(empty & (lam <= rtol * (1.0 + np.max(np.abs(lam))))))
 
 
+def minimize_on_rate_boundary(model, data, full, free, lo, hi, f_stop=None, other_start=None):
+    """The minimum with the expected rates of the empty main bins held >= 0, from a stop on
+    the wall where one of them vanishes (a gradient method cannot slide along that wall: it
+    stops wherever it first meets it). SLSQP with the compiled gradient and rate Jacobian.
+
+    full: the stop (all parameters); free: indices minimised over; lo, hi: their bounds;
+    other_start: where to try again (all parameters) if SLSQP fails from the stop.
+    Returns (y, f, nfev) of a converged, feasible result no worse than the stop, or None."""
+    from scipy.optimize import minimize  # imported here: only stops on the wall need it
+
+    d = model.data if data is None else np.asarray(data, dtype=float)
+    empty = np.flatnonzero(d[: model.n_main] == 0)
+    if empty.size == 0:
+        return None
+    x = np.array(full, dtype=float)
+    f0 = model.nll(x, d) if f_stop is None else f_stop
+    if not np.isfinite(f0):
+        return None
+    penalty = abs(f0) * 10.0 + 1e6
+    nfev = [0]
+
+    def put(y):
+        x[free] = y
+        return x
+
+    def fun(y):
+        nfev[0] += 1
+        f, g = model.nll_and_grad(put(y), d)
+        if not np.isfinite(f) or not np.all(np.isfinite(g)):
+            return penalty, np.zeros_like(y)
+        return f, g[free]
+
+    # held >= a hair above 0: SLSQP ends within rounding of its constraints, and a rate of
+    # -1e-16 has no NLL (the hair moves the NLL by ~1e-10)
+    hair = 1e-10 * max(1.0, float(np.max(model.expected_data(x)[: model.n_main])))
+
+    def cons(y):
+        return model.expected_data(put(y))[empty] - hair
+
+    def cons_jac(y):
+        return model.kernels.rate_jacobian(put(y))[np.ix_(empty, free)]
+
+    starts = [full] if other_start is None else [full, other_start]
+    for start in starts:
+        y = np.clip(np.array(start, dtype=float)[free], lo, hi)
+        for _ in range(4):  # SLSQP's "positive directional derivative" stop: go on from there
+            r = minimize(fun, y, jac=True, method="SLSQP", bounds=list(zip(lo, hi)),
+                         constraints=[{"type": "ineq", "fun": cons, "jac": cons_jac}],
+                         options={"maxiter": 1000, "ftol": 1e-10})
+            y = np.clip(r.x, lo, hi)
+            if r.success or r.status != 8:
+                break
+        f = model.nll(put(y), d)
+        lam = model.expected_data(x)[: model.n_main]
+        if r.success and np.isfinite(f) and np.all(lam[empty] >= 0.0) and f <= f0 + 1e-9 * max(1.0, abs(f0)):
+            return y, float(f), nfev[0]
+    return None
+
+
 def at_kink(model, pars, free, lo, hi, data=None, rel: float = 1e-6) -> bool:
     """True if no small step along any free coordinate, either way, lowers the NLL: a minimum
     where the NLL is not differentiable (a floored template fraction, a clipped rate), on which
@@ -265,8 +324,20 @@ def fit(
     best = x.copy()
     best[free] = res.x
     if res.status == "stalled" and at_rate_boundary(model, best, data):
-        res.status = OK
-        res.message = "converged on the boundary where the expected rate of an empty bin is 0"
+        wall = minimize_on_rate_boundary(model, data, best, free, lo_all[free], hi_all[free], float(res.f),
+                                         other_start=x)
+        if wall is None:
+            attempts.append(("rates>=0", STALLED, float(res.f), 0))
+            res.message = ("stopped on the wall where the expected rate of an empty bin is 0, and the "
+                           "minimisation with those rates held >= 0 failed")
+        else:
+            res.x, res.f = wall[0], wall[1]
+            best[free] = res.x
+            evaluations += wall[2]
+            attempts.append(("rates>=0", OK, wall[1], wall[2]))
+            res.status = OK
+            res.message = ("converged on the boundary where the expected rate of an empty bin is 0 "
+                           "(SLSQP with those rates held >= 0)")
     elif res.status == "stalled" and at_kink(model, best, free, lo_all, hi_all, data):
         res.status = OK
         res.message = "converged at a kink of the NLL (no coordinate step decreases it)"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tweed.runtime.fit import _inverse_hessian_guess, at_rate_boundary, fit
+from tweed.runtime.fit import _inverse_hessian_guess, at_rate_boundary, fit, minimize_on_rate_boundary
 from tweed.runtime.model import gammaln
 from tweed.runtime.teststat import test_statistic
 
@@ -175,16 +175,24 @@ def _fingerprint(model, data) -> str:
 
 
 def _fit_batch(model, fulls, free, datas, lgams, lo, hi):
-    """Fits of many toys at once, in parallel; a stop on the wall of a vanishing empty-bin
-    rate is a minimum (status 0)."""
+    """Fits of many toys at once, in parallel. A fit that stops on the wall of a vanishing
+    empty-bin rate is finished with those rates held >= 0 (fit.minimize_on_rate_boundary);
+    if that fails too, the toy counts as failed."""
     B0 = _inverse_hessian_guess(model, free)
     Y, f, st, _ = model.kernels.minimize_batch(fulls, free, fulls[:, free].copy(), lo[free], hi[free], B0,
                                                datas, lgams, 1e-7, 2000)
+    walls = []  # stops on the wall of a vanishing empty-bin rate
     for t in np.flatnonzero(st == 3):
         full = fulls[t].copy()
         full[free] = Y[t]
         if at_rate_boundary(model, full, datas[t]):
-            st[t] = 0
+            walls.append((t, full))
+    # serial: SLSQP holds the GIL, threads do not help
+    done = [(t, minimize_on_rate_boundary(model, datas[t], full, free, lo[free], hi[free], float(f[t]),
+                                          other_start=fulls[t])) for t, full in walls]
+    for t, wall in done:
+        if wall is not None:
+            Y[t], f[t], st[t] = wall[0], wall[1], 0
     return Y, f, st
 
 
