@@ -269,7 +269,11 @@ def convert(loaded: Loaded, to: str, out=None):
     if to == "ir":
         return print_module(loaded.module)
     if (loaded.options or {}).get("expressions"):
-        raise InputError("a reparametrised model (--expr) can only be written as Tweed IR (--to ir)")
+        if to == "hs3":
+            from tweed.compiler.exporters.hs3_generic import from_module
+
+            return from_module(loaded.module)
+        raise InputError("a reparametrised model (--expr) can only be written as HS3 or Tweed IR (--to hs3|ir)")
     if to == "histfactory" or to == "xml":
         if fmt == "histfactory":
             doc = loaded.spec.doc
@@ -298,7 +302,9 @@ def convert(loaded: Loaded, to: str, out=None):
             from tweed.compiler.frontends.hs3 import legacy
 
             return legacy.normalise(loaded.spec) if legacy.is_legacy(loaded.spec) else loaded.spec
-        raise InputError(f"a {fmt} model has no HS3 exporter yet (write it as ir)")
+        from tweed.compiler.exporters.hs3_generic import from_module
+
+        return from_module(loaded.module)  # datacards, IR text: rates as HS3 functions
     # simplified
     if fmt != "simplified":
         raise InputError(f"a {fmt} model is not a simplified likelihood: summarise it with `tweed simplify`")

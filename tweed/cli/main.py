@@ -193,13 +193,16 @@ def _labelled(values, what: str) -> dict[str, str]:
 @click.option("--patch-name", "patch_names", multiple=True, metavar="LABEL=NAME")
 @click.option("--model", "sl_models", multiple=True, metavar="LABEL=NAME", help="Simplified-likelihood model of an input.")
 @click.option("-o", "--output", metavar="FILE",
-              help="Write the combined model: FILE.json as HistFactory JSON (HistFactory inputs), any other "
-                   "name as Tweed IR text; both are read back by every command.")
+              help="Write the combined model (format: --to); every format written is read back by every command.")
+@click.option("--to", "out_format", type=click.Choice(["auto", "histfactory", "hs3", "ir"]), default="auto",
+              show_default=True, help="Format of -o: auto = HistFactory JSON for a .json name when every input is a "
+                                      "HistFactory workspace, HS3 for other .json names, Tweed IR text otherwise.")
 @click.option("--report", metavar="FILE", help="Write the merge report as JSON.")
 @click.option("--cls", "do_cls", is_flag=True, help="Also print the CLs (mu = 1) of every input and of the combination.")
 @click.option("--limit", "do_limit", is_flag=True, help="Also print the upper limits of every input and of the combination.")
 @handle_errors
-def combine(inputs, map_file, patches, patchsets, patch_names, sl_models, output, report, do_cls, do_limit):
+def combine(inputs, map_file, patches, patchsets, patch_names, sl_models, output, out_format, report, do_cls,
+            do_limit):
     """Combine models of any formats into one likelihood: parameters matched by name and by a
     correlation map; prints the merge report (and CLs or limits with --cls/--limit)."""
     from tweed import api
@@ -249,11 +252,18 @@ def combine(inputs, map_file, patches, patchsets, patch_names, sl_models, output
     if report:
         write_atomic(report, dumps(rep.to_dict(), indent=1))
     if output:
-        if output.endswith(".json"):
+        all_hf = all(item.format == "histfactory" for item in loaded.values())
+        to = out_format if out_format != "auto" else (
+            "ir" if not output.endswith(".json") else "histfactory" if all_hf else "hs3")
+        if to == "histfactory":
             from tweed.compiler.exporters.histfactory import combined_workspace
 
             docs = {lab: (item.spec.doc if item.format == "histfactory" else None) for lab, item in loaded.items()}
             text = dumps(combined_workspace(docs, rep, module.poi), indent=1)
+        elif to == "hs3":
+            from tweed.compiler.exporters.hs3_generic import from_module
+
+            text = dumps(from_module(module), indent=1)
         else:
             text = print_module(module)
         write_atomic(output, text)
