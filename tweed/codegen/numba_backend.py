@@ -85,7 +85,7 @@ class NumbaKernels:
             list(_pool().map(lambda c: K.hessian_columns(*args, c, H), chunks))
         return H
 
-    def minimize(self, full, free, y0, lo, hi, B0, data, lgam, gtol, maxiter):
+    def minimize(self, full, free, y0, lo, hi, B0, data, lgam, gtol, maxiter, wall_streak=M.WALL_STREAK):
         """Bounded quasi-Newton minimisation in compiled code (see numba_minimize).
 
         Returns (y, f, status, iterations, evaluations, projected-gradient norm)."""
@@ -95,10 +95,10 @@ class NumbaKernels:
                                          np.asarray(free, dtype=np.int64), np.ascontiguousarray(y0, float),
                                          np.ascontiguousarray(lo, float), np.ascontiguousarray(hi, float),
                                          np.ascontiguousarray(B0, float), data, lgam, float(gtol),
-                                         int(maxiter), y)
+                                         int(maxiter), y, int(wall_streak))
         return y, f, int(st), int(it), int(nfev), float(pg)
 
-    def minimize_batch(self, fulls, free, Y0, lo, hi, B0, datas, lgams, gtol, maxiter):
+    def minimize_batch(self, fulls, free, Y0, lo, hi, B0, datas, lgams, gtol, maxiter, wall_streak=M.WALL_STREAK):
         """minimize() over many datasets at once, in parallel (toys)."""
         m = Y0.shape[0]
         Y = np.empty_like(Y0)
@@ -109,7 +109,8 @@ class NumbaKernels:
                          np.asarray(free, dtype=np.int64), np.require(Y0, float, ["C", "W"]),
                          np.ascontiguousarray(lo, float), np.ascontiguousarray(hi, float),
                          np.ascontiguousarray(B0, float), np.require(datas, float, ["C", "W"]),
-                         np.require(lgams, float, ["C", "W"]), float(gtol), int(maxiter), Y, f, st, nfev)
+                         np.require(lgams, float, ["C", "W"]), float(gtol), int(maxiter), Y, f, st, nfev,
+                         int(wall_streak))
         return Y, f, st, nfev
 
     def rate_jacobian(self, pars) -> np.ndarray:

@@ -19,6 +19,7 @@ from tweed.codegen.numba_kernels import _bool, _fwd, _rev, _scratch
 
 OPTS = dict(cache=True, nogil=True, error_model="numpy")
 OK, MAXITER, NAN, STALLED = 0, 1, 2, 3
+WALL_STREAK = 6  # line searches in a row cut short by non-finite values: a stop on a wall
 
 
 @njit(**OPTS)
@@ -104,7 +105,7 @@ def _direction(B, g, x, lo, hi, d):
 
 
 @njit(**OPTS)
-def minimize(ins, ip, fp, val, adj, full, free, y0, lo, hi, B0, data, lgam, gtol, maxiter, y_out):
+def minimize(ins, ip, fp, val, adj, full, free, y0, lo, hi, B0, data, lgam, gtol, maxiter, y_out, wall_streak):
     """Minimise the NLL over the parameters `free` (indices into `full`, whose other entries
     stay fixed). Returns (f, status, iterations, evaluations, projected-gradient norm)."""
     n = free.shape[0]
@@ -133,6 +134,7 @@ def minimize(ins, ip, fp, val, adj, full, free, y0, lo, hi, B0, data, lgam, gtol
     By = np.empty(n)
     status = MAXITER
     stalls = 0
+    walled = 0  # consecutive line searches that met non-finite values (a wall)
     it = 0
     pgn = _pgnorm(x, g, lo, hi, width)
     for it in range(1, maxiter + 1):
@@ -161,6 +163,7 @@ def minimize(ins, ip, fp, val, adj, full, free, y0, lo, hi, B0, data, lgam, gtol
                     slope += g[i] * d[i]
         t = 1.0
         accepted = False
+        hit = False
         fn = np.inf
         for _ in range(60):
             for i in range(n):
@@ -177,6 +180,7 @@ def minimize(ins, ip, fp, val, adj, full, free, y0, lo, hi, B0, data, lgam, gtol
                 accepted = True
                 break
             if not math.isfinite(fn):
+                hit = True
                 t *= 0.5
             else:
                 denom = 2.0 * (fn - f - slope * t)
@@ -184,6 +188,15 @@ def minimize(ins, ip, fp, val, adj, full, free, y0, lo, hi, B0, data, lgam, gtol
                 t *= max(0.1, min(0.5, q))
         if not accepted:
             status = OK if pgn <= 100 * gtol else STALLED
+            break
+        walled = walled + 1 if hit else 0
+        if walled >= wall_streak and pgn > 100 * gtol:
+            # pressing on a wall where the NLL stops being finite (an empty bin's rate at 0):
+            # the steps only shrink; stop, the caller finishes it (fit.minimize_on_rate_boundary)
+            x[:] = xn
+            f = fn
+            g[:] = gn
+            status = STALLED
             break
         sy = 0.0
         ss = 0.0
@@ -222,7 +235,7 @@ def minimize(ins, ip, fp, val, adj, full, free, y0, lo, hi, B0, data, lgam, gtol
 
 @njit(parallel=True, **OPTS)
 def minimize_batch(ins, ip, fp, val0, fulls, free, Y0, lo, hi, B0, datas, lgams, gtol, maxiter,
-                   Y_out, f_out, status_out, nfev_out):
+                   Y_out, f_out, status_out, nfev_out, wall_streak):
     """minimize() for many datasets (toys) at once, in parallel: row t of fulls/Y0/datas/lgams."""
     m = Y0.shape[0]
     for t in prange(m):
@@ -231,7 +244,7 @@ def minimize_batch(ins, ip, fp, val0, fulls, free, Y0, lo, hi, B0, datas, lgams,
         full = fulls[t].copy()
         y = np.empty(Y0.shape[1])
         f, st, it, nf, pg = minimize(ins, ip, fp, val, adj, full, free, Y0[t], lo, hi, B0,
-                                     datas[t], lgams[t], gtol, maxiter, y)
+                                     datas[t], lgams[t], gtol, maxiter, y, wall_streak)
         Y_out[t, :] = y
         f_out[t] = f
         status_out[t] = st

@@ -17,6 +17,9 @@ import numpy as np
 
 from tweed.errors import FitError
 from tweed.runtime.minimize import OK, STALLED, MinimizeResult, inverse_hessian_guess, minimize_bounded
+from tweed.runtime.model import gammaln
+
+OK_CODE, STALLED_CODE = 0, 3  # the compiled minimiser's status codes (codegen/numba_minimize.py)
 
 GTOL = 1e-7  # projected gradient x natural width: NLL changes ~ GTOL^2 remain
 
@@ -133,25 +136,65 @@ def at_rate_boundary(model, pars, data=None, rtol: float = 1e-9) -> bool:
     return bool(np.any(empty & (lam <= rtol * (1.0 + np.max(np.abs(lam))))))
 
 
+BARRIER = (1e-3, 1e-6, 1e-9)  # pseudo-counts of the empty bins: the interior-point stages
+NO_WALL_STOP = 1 << 30  # inside the barrier, steps that overshoot into negative rates just back off
+
+
 def minimize_on_rate_boundary(model, data, full, free, lo, hi, f_stop=None, other_start=None):
-    """The minimum with the expected rates of the empty main bins held >= 0, from a stop on
-    the wall where one of them vanishes (a gradient method cannot slide along that wall: it
-    stops wherever it first meets it). SLSQP with the compiled gradient and rate Jacobian.
+    """The minimum with the expected rates of the empty main bins held >= 0, after a stop on
+    the wall where one of them vanishes (below it the NLL is undefined, and a gradient method
+    stops wherever it first meets the wall: it cannot slide along it).
 
-    full: the stop (all parameters); free: indices minimised over; lo, hi: their bounds;
-    other_start: where to try again (all parameters) if SLSQP fails from the stop.
-    Returns (y, f, nfev) of a converged, feasible result no worse than the stop, or None."""
-    from scipy.optimize import minimize  # imported here: only stops on the wall need it
+    Interior point: the empty bins get a pseudo-count m, whose Poisson term lambda - m ln(lambda)
+    is the log barrier of lambda >= 0; the compiled minimiser runs for m = 1e-3, 1e-6, 1e-9,
+    each stage from the last, starting inside (other_start: the fit's start, where the rates
+    are > 0). The result is the stage point with the lowest true NLL; the m = 1e-3 stage must
+    converge, which bounds the NLL's distance to the constrained minimum by (empty bins) x 1e-3
+    (the barrier's duality gap); the later stages bring it to ~1e-9. Where the barrier fails,
+    SLSQP with the rates as constraints, from the stop.
 
-    d = model.data if data is None else np.asarray(data, dtype=float)
-    empty = np.flatnonzero(d[: model.n_main] == 0)
-    if empty.size == 0:
+    full: the stop (all parameters); free: indices minimised over; lo, hi: their bounds.
+    Returns (y, f, nfev) of a feasible result no worse than the stop, or None."""
+    d = np.asarray(model.data if data is None else data, dtype=float)
+    empty = np.zeros(d.size, dtype=bool)
+    empty[: model.n_main] = d[: model.n_main] == 0
+    if not empty.any():
         return None
+    f0 = model.nll(full, d) if f_stop is None else f_stop
+    if getattr(model.kernels, "minimize", None) is None:  # a backend without the compiled minimiser
+        out = _slsqp_on_rate_boundary(model, d, full, free, lo, hi, empty[: model.n_main])
+        return out if out is not None and out[1] <= f0 + 1e-9 * max(1.0, abs(f0)) else None
+    start = np.array(full if other_start is None else other_start, dtype=float)
+    B0 = _inverse_hessian_guess(model, free)
+    y = np.clip(start[free], lo, hi)
+    best, nfev, first_ok = None, 0, False
+    x = start.copy()
+    for k, m in enumerate(BARRIER):
+        dm = np.where(empty, m, d)
+        y, _, st, _, n, _ = model.kernels.minimize(start, free, y, lo, hi, B0, dm, gammaln(dm + 1.0), GTOL, 2000,
+                                                   NO_WALL_STOP)
+        nfev += n
+        if k == 0:
+            first_ok = st == OK_CODE
+        x[free] = y
+        ft = model.nll(x, d)
+        if st in (OK_CODE, STALLED_CODE) and np.isfinite(ft) and (best is None or ft < best[1]):
+            best = (y.copy(), float(ft))
+    if first_ok and best is not None and best[1] <= f0 + 1e-9 * max(1.0, abs(f0)):
+        return best[0], best[1], nfev
+    slsqp = _slsqp_on_rate_boundary(model, d, full, free, lo, hi, empty[: model.n_main])
+    if slsqp is not None and slsqp[1] <= f0 + 1e-9 * max(1.0, abs(f0)):
+        return slsqp[0], slsqp[1], nfev + slsqp[2]
+    return None
+
+
+def _slsqp_on_rate_boundary(model, d, full, free, lo, hi, empty_main):
+    from scipy.optimize import minimize  # imported here: only a failed barrier needs it
+
+    empty = np.flatnonzero(empty_main)
     x = np.array(full, dtype=float)
-    f0 = model.nll(x, d) if f_stop is None else f_stop
-    if not np.isfinite(f0):
-        return None
-    penalty = abs(f0) * 10.0 + 1e6
+    f0 = model.nll(x, d)
+    penalty = abs(f0) * 10.0 + 1e6 if np.isfinite(f0) else 1e300
     nfev = [0]
 
     def put(y):
@@ -175,21 +218,24 @@ def minimize_on_rate_boundary(model, data, full, free, lo, hi, f_stop=None, othe
     def cons_jac(y):
         return model.kernels.rate_jacobian(put(y))[np.ix_(empty, free)]
 
-    starts = [full] if other_start is None else [full, other_start]
-    for start in starts:
-        y = np.clip(np.array(start, dtype=float)[free], lo, hi)
-        for _ in range(4):  # SLSQP's "positive directional derivative" stop: go on from there
-            r = minimize(fun, y, jac=True, method="SLSQP", bounds=list(zip(lo, hi)),
-                         constraints=[{"type": "ineq", "fun": cons, "jac": cons_jac}],
-                         options={"maxiter": 1000, "ftol": 1e-10})
-            y = np.clip(r.x, lo, hi)
-            if r.success or r.status != 8:
-                break
-        f = model.nll(put(y), d)
-        lam = model.expected_data(x)[: model.n_main]
-        if r.success and np.isfinite(f) and np.all(lam[empty] >= 0.0) and f <= f0 + 1e-9 * max(1.0, abs(f0)):
-            return y, float(f), nfev[0]
+    y = np.clip(x[free], lo, hi)
+    for _ in range(4):  # SLSQP's "positive directional derivative" stop: go on from there
+        r = minimize(fun, y, jac=True, method="SLSQP", bounds=list(zip(lo, hi)),
+                     constraints=[{"type": "ineq", "fun": cons, "jac": cons_jac}],
+                     options={"maxiter": 1000, "ftol": 1e-10})
+        y = np.clip(r.x, lo, hi)
+        if r.success or r.status != 8:
+            break
+    f = model.nll(put(y), d)
+    lam = model.expected_data(x)[: model.n_main]
+    if r.success and np.isfinite(f) and np.all(lam[empty] >= 0.0):
+        return y, float(f), nfev[0]
     return None
+
+
+def has_empty_bins(model, data=None) -> bool:
+    d = model.data if data is None else np.asarray(data)
+    return bool(np.any(d[: model.n_main] == 0))
 
 
 def at_kink(model, pars, free, lo, hi, data=None, rel: float = 1e-6) -> bool:
@@ -323,13 +369,15 @@ def fit(
     evaluations = sum(a[3] for a in attempts)
     best = x.copy()
     best[free] = res.x
-    if res.status == "stalled" and at_rate_boundary(model, best, data):
+    if res.status == STALLED and has_empty_bins(model, data):
+        # a stop on (or pressing towards) the wall where an empty bin's rate reaches 0
         wall = minimize_on_rate_boundary(model, data, best, free, lo_all[free], hi_all[free], float(res.f),
                                          other_start=x)
         if wall is None:
             attempts.append(("rates>=0", STALLED, float(res.f), 0))
-            res.message = ("stopped on the wall where the expected rate of an empty bin is 0, and the "
-                           "minimisation with those rates held >= 0 failed")
+            if at_rate_boundary(model, best, data):
+                res.message = ("stopped on the wall where the expected rate of an empty bin is 0, and the "
+                               "minimisation with those rates held >= 0 failed")
         else:
             res.x, res.f = wall[0], wall[1]
             best[free] = res.x
@@ -337,8 +385,9 @@ def fit(
             attempts.append(("rates>=0", OK, wall[1], wall[2]))
             res.status = OK
             res.message = ("converged on the boundary where the expected rate of an empty bin is 0 "
-                           "(SLSQP with those rates held >= 0)")
-    elif res.status == "stalled" and at_kink(model, best, free, lo_all, hi_all, data):
+                           "(interior point: those rates held >= 0)" if at_rate_boundary(model, best, data) else
+                           "converged (interior-point refit after a stop near an empty bin's zero rate)")
+    if res.status == STALLED and at_kink(model, best, free, lo_all, hi_all, data):
         res.status = OK
         res.message = "converged at a kink of the NLL (no coordinate step decreases it)"
     names = model.par_names
