@@ -159,3 +159,55 @@ alpha shape - 1
         assert m.expected_data(x)[:3] == pytest.approx(tpl, rel=1e-12)
     with pytest.raises(InputError, match="no betaUp/Down templates for bkg in ch"):
         api.load(write(tmp_path, card.replace("alpha shape", "beta shape"), "b.txt"))
+
+
+def test_shapen_morphs_log_fractions(tmp_path):
+    """shapeN (datacards.md 5.4): the code-4p morph of ln f with d+- = ln(f+-/f0), exponentiated,
+    renormalised, times the asymmetric-lnN normalisation; hits the templates at +-1."""
+    uproot = pytest.importorskip("uproot")
+    nom = np.array([10.0, 20.0, 30.0])
+    up, down = np.array([13.0, 21.0, 29.0]), np.array([8.0, 19.0, 33.0])
+    edges = np.array([0.0, 1.0, 2.0, 3.0])
+    with uproot.recreate(tmp_path / "in.root") as f:
+        f["bkg"] = (nom, edges)
+        f["bkg_alphaUp"] = (up, edges)
+        f["bkg_alphaDown"] = (down, edges)
+        f["bkg_betaUp"] = (up, edges)
+        f["bkg_betaDown"] = (down, edges)
+        f["sig"] = (np.array([1.0, 2.0, 1.0]), edges)
+        f["data_obs"] = (np.array([11.0, 23.0, 30.0]), edges)
+    card = """imax 1
+jmax 1
+kmax *
+shapes * * in.root $PROCESS $PROCESS_$SYSTEMATIC
+bin ch
+observation -1
+bin ch ch
+process sig bkg
+process 0 1
+rate -1 -1
+alpha shapeN - 1
+"""
+    m = api.load(write(tmp_path, card))
+    ia, ir = m.par_names.index("alpha"), m.par_names.index("r")
+    assert tuple(m.bounds()[ia]) == (-7.0, 7.0)
+    x = m.inits()
+    x[ir] = 0.0
+    f0, fu, fd = nom / nom.sum(), up / up.sum(), down / down.sum()
+    for a in (1.0, -1.0, 0.4, -0.7, 2.5):
+        x[ia] = a
+        dp, dm = np.log(fu / f0), np.log(fd / f0)  # signed, as datacards.md writes d+-
+        S = np.sign(a) if abs(a) >= 1 else (3 * a**5 - 10 * a**3 + 15 * a) / 8
+        f = f0 * np.exp(0.5 * a * ((dp - dm) + (dp + dm) * S))
+        f /= f.sum()
+        ku, kd = up.sum() / nom.sum(), down.sum() / nom.sum()
+        norm = ku**a if a >= 1 else kd**(-a) if a <= -1 else None
+        got = m.expected_data(x)[:3]
+        assert got / got.sum() == pytest.approx(f, rel=1e-12)
+        if norm is not None:
+            assert got.sum() == pytest.approx(nom.sum() * norm, rel=1e-12)
+        if abs(a) == 1.0:
+            assert got == pytest.approx(up if a > 0 else down, rel=1e-12)
+    bad = card.replace("alpha shapeN - 1", "alpha shapeN - 1\nbeta shape - 1")
+    with pytest.raises(InputError, match="both shape and shapeN"):
+        api.load(write(tmp_path, bad, "b.txt"))

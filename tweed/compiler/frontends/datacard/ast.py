@@ -23,7 +23,7 @@ from tweed.specs import load_grammar
 
 HEADER_KEYS = ("imax", "jmax", "kmax", "shapes", "observation", "Observation", "bin", "process", "rate")
 PER_COLUMN = ("lnN", "lnU", "shape", "shape?", "shapeN", "shapeN?", "shapeU")
-SUPPORTED_TYPES = ("lnN", "lnU", "shape", "shape?")
+SUPPORTED_TYPES = ("lnN", "lnU", "shape", "shape?", "shapeN", "shapeN?")
 
 
 @lru_cache(maxsize=1)

@@ -10,6 +10,7 @@
 * shape: vertical morphing of unit-normalised templates (per bin the code-"4p" polynomial,
   exactly Combine's for scale 1), floored at 1e-9 and renormalised, plus the normalisation
   kappa_u = int(up)/int(nom), kappa_d = int(down)/int(nom) with the asymmetric-lnN scheme;
+  shapeN: the same morph of the log fractions, exponentiated (range [-7, 7]);
 * rateParam: a free multiplier (several lines with one name: one parameter), or a formula
   of other parameters (`@0*@1`, an `expr` node); param: a Gaussian constraint;
 * autoMCStats: Barlow-Beeston-lite per channel bin (one Gaussian parameter per bin scaled by
@@ -144,7 +145,7 @@ def lower(card: Card, mass: str = "120") -> Module:
             factors[j].append(_param(POI))
 
     # ---- per-column systematics ------------------------------------------------------------------
-    shape_systs: dict[int, list[tuple[str, float, np.ndarray, np.ndarray]]] = {}
+    shape_systs: dict[int, list[tuple[str, float, np.ndarray, np.ndarray, bool]]] = {}  # ..., log-space
     for s in card.systematics:
         if s.type == "gmN":
             n_cr = s.args[0]
@@ -172,19 +173,25 @@ def lower(card: Card, mass: str = "120") -> Module:
             if v is None or card.rates[j] == 0:
                 continue
             typ = s.type
-            if typ in ("shape", "shape?"):
+            if typ in ("shape", "shape?", "shapeN", "shapeN?"):
+                log = typ.startswith("shapeN")
                 if v == 0:
                     continue
                 var = None
                 if j in templ:
                     var = sh.variations(card, templ[j][2], card.columns[j].process, card.columns[j].bin, s.name, mass)
-                if var is None and typ == "shape":
+                if var is None and typ in ("shape", "shapeN"):
                     raise InputError(f"shape systematic {s.name}: no {s.name}Up/Down templates for "
                                      f"{card.columns[j].process} in {card.columns[j].bin}",
                                      source=src, location=f"line {s.line}")
                 if var is not None:
-                    P.add(s.name, 0.0, *SHAPE_RANGE, kind="shape", frozen=s.name in card.frozen)
-                    shape_systs.setdefault(j, []).append((s.name, float(v), var[0], var[1]))
+                    P.add(s.name, 0.0, *(LNN_RANGE if log else SHAPE_RANGE), kind="shape", frozen=s.name in card.frozen)
+                    if log and (np.any((var[0] <= 0) & (templ[j][0] > 0)) or np.any((var[1] <= 0) & (templ[j][0] > 0))):
+                        raise InputError(f"shapeN systematic {s.name}: a {s.name}Up/Down template of "
+                                         f"{card.columns[j].process} in {card.columns[j].bin} has an empty or negative "
+                                         "bin where the nominal has events (log-space morphing needs positive bins)",
+                                         source=src, location=f"line {s.line}")
+                    shape_systs.setdefault(j, []).append((s.name, float(v), var[0], var[1], log))
                     used = True
                     continue
                 typ = "lnN"  # shape? without templates: the value is a kappa
@@ -256,7 +263,7 @@ def lower(card: Card, mass: str = "120") -> Module:
             continue
         if j in shape_systs:
             base[j] = _morph(nominal[j], card.columns[j], shape_systs[j], templ[j][0])
-            for name, scale, up, down in shape_systs[j]:
+            for name, scale, up, down, _ in shape_systs[j]:
                 k_up, k_dn = up.sum() / templ[j][0].sum(), down.sum() / templ[j][0].sum()
                 if abs(k_up - 1) < 1e-3 and abs(k_dn - 1) < 1e-3:
                     continue
@@ -339,17 +346,30 @@ def _formula(rp, P: _Params, src: str) -> Node:
 
 def _morph(nom: np.ndarray, col, systs, raw_nom: np.ndarray) -> Node:
     """Unit-normalised fractions morphed by every shape systematic (code 4p per bin), floored,
-    renormalised, times the column's nominal integral."""
+    renormalised, times the column's nominal integral. shapeN (datacards.md 5.4): the same
+    morph of ln f, with d+- = ln(f+-/f0), exponentiated (bins empty in the nominal stay 0)."""
     total = float(nom.sum())
     f0 = raw_nom / raw_nom.sum()
+    logs = {s[4] for s in systs}
+    if len(logs) > 1:
+        raise InputError(f"process {col.process} in {col.bin} has both shape and shapeN systematics: one "
+                         "morphing (linear or log) per process is supported")
+    log = logs.pop()
+    live = f0 > 0
+    g0 = np.log(np.where(live, f0, 1.0)) if log else f0
     shifts = []
-    for name, scale, up, down in systs:
+    for name, scale, up, down, _ in systs:
         fu = up / up.sum() if up.sum() > 0 else f0
         fd = down / down.sum() if down.sum() > 0 else f0
+        if log:
+            fu, fd = np.log(np.where(live, fu, 1.0)), np.log(np.where(live, fd, 1.0))
         th = _param(name) if scale == 1.0 else Node(Op.MUL, (_const(scale), _param(name)))
-        shifts.append(Node(Op.INTERP_SHIFT, (th,), {"code": "4p", "lo": Const(fd), "nom": Const(f0), "hi": Const(fu)}))
-    frac = Node(Op.ADD, (_const(f0), *shifts))
-    floored = Node(Op.EXPR, (frac,), {"expr": f"max(x0, {FLOOR!r})"})
+        shifts.append(Node(Op.INTERP_SHIFT, (th,), {"code": "4p", "lo": Const(fd), "nom": Const(g0), "hi": Const(fu)}))
+    frac = Node(Op.ADD, (_const(g0), *shifts))
+    if log:
+        floored = Node(Op.EXPR, (frac, _const(live.astype(float))), {"expr": "x1 * exp(x0)"})
+    else:
+        floored = Node(Op.EXPR, (frac,), {"expr": f"max(x0, {FLOOR!r})"})
     n = f0.size
     s = Node(Op.SEGMENT_SUM, (floored,), {"offsets": Const(np.array([0, n]))})
     s_b = Node(Op.GATHER, (s,), {"index": Const(np.zeros(n, dtype=np.int64))})
@@ -360,7 +380,9 @@ def _morph_absolute(nom: np.ndarray, systs, raw_nom: np.ndarray) -> Node:
     """Templates morphed as they are (code 4p per bin), scaled as the nominal, floored at 0."""
     scale = float(nom.sum() / raw_nom.sum()) if raw_nom.sum() > 0 else 1.0
     shifts = []
-    for name, sc, up, down in systs:
+    if any(s[4] for s in systs):
+        raise InputError("shapeN with autoMCStats hist_mode 2 (absolute templates) is not supported")
+    for name, sc, up, down, _ in systs:
         th = _param(name) if sc == 1.0 else Node(Op.MUL, (_const(sc), _param(name)))
         shifts.append(Node(Op.INTERP_SHIFT, (th,), {"code": "4p", "lo": Const(down * scale), "nom": Const(nom),
                                                     "hi": Const(up * scale)}))
