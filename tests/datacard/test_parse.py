@@ -124,18 +124,7 @@ def test_errors_name_line_and_column(tmp_path, edit, message, where):
         assert where in text
 
 
-def test_shape_card_with_templates(tmp_path):
-    uproot = pytest.importorskip("uproot")
-    nom = np.array([10.0, 20.0, 30.0])
-    up, down = np.array([12.0, 21.0, 30.0]), np.array([8.0, 19.0, 31.0])
-    edges = np.array([0.0, 1.0, 2.0, 3.0])
-    with uproot.recreate(tmp_path / "in.root") as f:
-        f["bkg"] = (nom, edges)
-        f["bkg_alphaUp"] = (up, edges)
-        f["bkg_alphaDown"] = (down, edges)
-        f["sig"] = (np.array([1.0, 2.0, 1.0]), edges)
-        f["data_obs"] = (np.array([11.0, 23.0, 30.0]), edges)
-    card = """imax 1
+SHAPE_CARD = """imax 1
 jmax 1
 kmax *
 shapes * * in.root $PROCESS $PROCESS_$SYSTEMATIC
@@ -145,8 +134,27 @@ bin ch ch
 process sig bkg
 process 0 1
 rate -1 -1
-alpha shape - 1
 """
+
+
+def shape_inputs(tmp_path, nom, variations: dict):
+    """in.root with bkg (nom), bkg_<name>Up/Down for each variation, sig and data_obs."""
+    uproot = pytest.importorskip("uproot")
+    edges = np.arange(nom.size + 1, dtype=float)
+    with uproot.recreate(tmp_path / "in.root") as f:
+        f["bkg"] = (nom, edges)
+        for name, (up, down) in variations.items():
+            f[f"bkg_{name}Up"] = (up, edges)
+            f[f"bkg_{name}Down"] = (down, edges)
+        f["sig"] = (np.array([1.0, 2.0, 1.0]), edges)
+        f["data_obs"] = (np.array([11.0, 23.0, 30.0]), edges)
+
+
+def test_shape_card_with_templates(tmp_path):
+    nom = np.array([10.0, 20.0, 30.0])
+    up, down = np.array([12.0, 21.0, 30.0]), np.array([8.0, 19.0, 31.0])
+    shape_inputs(tmp_path, nom, {"alpha": (up, down)})
+    card = SHAPE_CARD + "alpha shape - 1\n"
     m = api.load(write(tmp_path, card))
     assert m.n_main == 3 and list(m.data[:3]) == [11.0, 23.0, 30.0]
     x = m.inits()
@@ -164,30 +172,10 @@ alpha shape - 1
 def test_shapen_morphs_log_fractions(tmp_path):
     """shapeN (datacards.md 5.4): the code-4p morph of ln f with d+- = ln(f+-/f0), exponentiated,
     renormalised, times the asymmetric-lnN normalisation; hits the templates at +-1."""
-    uproot = pytest.importorskip("uproot")
     nom = np.array([10.0, 20.0, 30.0])
     up, down = np.array([13.0, 21.0, 29.0]), np.array([8.0, 19.0, 33.0])
-    edges = np.array([0.0, 1.0, 2.0, 3.0])
-    with uproot.recreate(tmp_path / "in.root") as f:
-        f["bkg"] = (nom, edges)
-        f["bkg_alphaUp"] = (up, edges)
-        f["bkg_alphaDown"] = (down, edges)
-        f["bkg_betaUp"] = (up, edges)
-        f["bkg_betaDown"] = (down, edges)
-        f["sig"] = (np.array([1.0, 2.0, 1.0]), edges)
-        f["data_obs"] = (np.array([11.0, 23.0, 30.0]), edges)
-    card = """imax 1
-jmax 1
-kmax *
-shapes * * in.root $PROCESS $PROCESS_$SYSTEMATIC
-bin ch
-observation -1
-bin ch ch
-process sig bkg
-process 0 1
-rate -1 -1
-alpha shapeN - 1
-"""
+    shape_inputs(tmp_path, nom, {"alpha": (up, down), "beta": (up, down)})
+    card = SHAPE_CARD + "alpha shapeN - 1\n"
     m = api.load(write(tmp_path, card))
     ia, ir = m.par_names.index("alpha"), m.par_names.index("r")
     assert tuple(m.bounds()[ia]) == (-7.0, 7.0)
@@ -208,6 +196,6 @@ alpha shapeN - 1
             assert got.sum() == pytest.approx(nom.sum() * norm, rel=1e-12)
         if abs(a) == 1.0:
             assert got == pytest.approx(up if a > 0 else down, rel=1e-12)
-    bad = card.replace("alpha shapeN - 1", "alpha shapeN - 1\nbeta shape - 1")
+    bad = card + "beta shape - 1\n"
     with pytest.raises(InputError, match="both shape and shapeN"):
         api.load(write(tmp_path, bad, "b.txt"))
