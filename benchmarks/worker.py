@@ -166,9 +166,24 @@ class Pyhf:
         return float(obs), [float(e) for e in exp]
 
     def toys(self, n):
+        self._percentile_shim()
         obs = self.pyhf.infer.hypotest(1.0, self.data, self.model, calctype="toybased", ntoys=n,
                                        track_progress=False)
         return float(obs)
+
+    def _percentile_shim(self):
+        """pyhf 0.7.6's toy calculator calls percentile(..., interpolation=...), a keyword that
+        NumPy 2 and current JAX removed (renamed `method`): pass it on under its new name."""
+        backend = type(self.pyhf.tensorlib)
+        if getattr(backend, "_tweed_shim", False):
+            return
+        mod = np if self.backend == "numpy" else __import__("jax.numpy", fromlist=["percentile"])
+
+        def percentile(_self, tensor_in, q, axis=None, interpolation="linear"):
+            return mod.percentile(tensor_in, q, axis=axis, method=interpolation)
+
+        backend.percentile = percentile
+        backend._tweed_shim = True
 
     ranking = None  # pyhf has no ranking (cabinetry builds one from pyhf fits)
 
