@@ -20,6 +20,7 @@ from numba import njit
 from tweed.codegen.pack import (
     OP_EXPR,
     OP_MVN,
+    OP_UNBINNED,
     DOWN,
     EXP,
     F0,
@@ -465,6 +466,8 @@ def _regs_run(ops, nops, o0, consts, regs):
         elif code == 17:
             x = regs[a]
             regs[d] = 1.0 if x > 0 else (0.0 if x < 0 else 0.5)
+        elif code == 19:
+            regs[d] = math.erf(regs[a])
         else:
             regs[d] = regs[a]
 
@@ -506,6 +509,29 @@ def _expr(mode, ins_k, ip, fp, val, tv, adj, tadj, second):
                         hidx = lo * na - lo * (lo - 1) // 2 + (hi - lo)
                         hsum += regs[ip[h0 + hidx]] * tv[ip[p0 + l * n + i]]
                     tadj[pk] += ty * gk + ay * hsum
+
+
+@njit(**OPTS)
+def _unbinned(mode, ins_k, ip, fp, val, tv, adj, tadj, second):
+    """rate - sum_i w_i ln density_i: value, reverse, second order."""
+    b, f = ins_k[F_IP], ins_k[F_FP]
+    m = ip[b]
+    rpos = ip[b + 1 + m]
+    if mode == 0:
+        t = val[rpos]
+        for i in range(m):
+            d = val[ip[b + 1 + i]]
+            t -= fp[f + i] * (math.log(d) if d > 0.0 else (-math.inf if d == 0.0 else math.nan))
+        val[ins_k[F_OUT]] = t
+        return t
+    adj[rpos] += 1.0
+    for i in range(m):
+        p = ip[b + 1 + i]
+        d = val[p]
+        adj[p] -= fp[f + i] / d
+        if second:
+            tadj[p] += fp[f + i] / (d * d) * tv[p]
+    return 0.0
 
 
 @njit(**OPTS)
@@ -576,6 +602,8 @@ def _fwd(ins, ip, fp, val, pars, data, lgam, terms, scratch, work):
             continue
         elif op == OP_MVN:
             total += _mvn(_int(0), row, ip, fp, val, val, val, val, data, _bool(0))
+        elif op == OP_UNBINNED:
+            total += _unbinned(_int(0), row, ip, fp, val, val, val, val, _bool(0))
         else:
             total += _term(_int(0), row, ip, fp, val, val, val, val, data, lgam, _bool(0))
     return total
@@ -626,6 +654,8 @@ def _rev(ins, ip, fp, val, tv, adj, tadj, data, grad, hv, second, terms, scratch
             continue
         elif op == OP_MVN:
             _mvn(_int(2), row, ip, fp, val, tv, adj, tadj, data, second)
+        elif op == OP_UNBINNED:
+            _unbinned(_int(2), row, ip, fp, val, tv, adj, tadj, second)
         else:
             _term(_int(2), row, ip, fp, val, tv, adj, tadj, data, data, second)
 

@@ -27,7 +27,7 @@ from tweed.ir.ops import TERM_OPS, Op
 # opcodes (shared with numba_kernels.py)
 OP_PARAMS, OP_INTERP, OP_ADD, OP_MUL, OP_SEGSUM, OP_SEGPROD = range(6)
 OP_POISSON, OP_GAUSS, OP_POISSON_AUX = range(6, 9)
-OP_EXPR, OP_MVN = 9, 10
+OP_EXPR, OP_MVN, OP_UNBINNED = 9, 10, 11
 
 # instruction fields
 F_OP, F_OUT, F_SIZE, F_IP, F_FP, F_CODE = range(6)
@@ -250,6 +250,14 @@ def _lower_mvn(p: _Packer, n: Node):
     p.emit(n, OP_MVN, [k, *idx, *pos], floats=np.concatenate([n.attr("precision").array, [const]]), size=1)
 
 
+def _lower_unbinned(p: _Packer, n: Node):
+    """ints: [n events, density positions..., rate position]; floats: the event weights."""
+    w = np.asarray(n.attr("weights").array, dtype=float)
+    dens = p.positions(n.args[0], w.size)
+    rate = p.positions(n.args[1])[:1]
+    p.emit(n, OP_UNBINNED, [w.size, *dens, *rate], floats=w if w.size else np.zeros(1), size=1)
+
+
 def _lower_term(opcode: int):
     def rule(p: _Packer, n: Node):
         idx = n.attr("index").array
@@ -284,6 +292,7 @@ LOWER = {
     Op.POISSON_AUX: _lower_term(OP_POISSON_AUX),
     Op.EXPR: _lower_expr,
     Op.MVNORMAL: _lower_mvn,
+    Op.UNBINNED: _lower_unbinned,
 }
 
 

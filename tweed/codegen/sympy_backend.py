@@ -20,10 +20,10 @@ from tweed.ir import expr
 
 # register-program opcodes (shared with numba_kernels.py)
 R_CONST, R_ADD, R_SUB, R_MUL, R_DIV, R_POW, R_NEG, R_EXP, R_LOG, R_SQRT, R_ABS = range(11)
-R_SIN, R_COS, R_TANH, R_MAX, R_MIN, R_SIGN, R_STEP, R_COPY = range(11, 19)
+R_SIN, R_COS, R_TANH, R_MAX, R_MIN, R_SIGN, R_STEP, R_COPY, R_ERF = range(11, 20)
 
 _UNARY = {"exp": R_EXP, "log": R_LOG, "sqrt": R_SQRT, "abs": R_ABS, "sin": R_SIN, "cos": R_COS,
-          "tanh": R_TANH}
+          "tanh": R_TANH, "erf": R_ERF}
 
 
 def to_sympy(tree, symbols):
@@ -39,7 +39,7 @@ def to_sympy(tree, symbols):
     if tag == "call":
         a = [to_sympy(x, symbols) for x in tree[2:]]
         f = {"exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "abs": sp.Abs, "sin": sp.sin, "cos": sp.cos,
-             "tanh": sp.tanh, "max": sp.Max, "min": sp.Min}[tree[1]]
+             "tanh": sp.tanh, "erf": sp.erf, "max": sp.Max, "min": sp.Min}[tree[1]]
         return f(*a)
     a, b = to_sympy(tree[1], symbols), to_sympy(tree[2], symbols)
     return {"add": a + b, "sub": a - b, "mul": a * b, "div": a / b, "pow": a**b}[tag]
@@ -84,7 +84,7 @@ class _Emitter:
 
         if e in self.cache:
             return self.cache[e]
-        if e.is_Number:
+        if e.is_Number or e.is_number:  # numbers and constant expressions (pi, sqrt(pi), ...)
             r = self.const(float(e))
         elif isinstance(e, sp.Add):
             args = [self.emit(a) for a in e.args]
@@ -128,8 +128,8 @@ class _Emitter:
             r = regs[0]
             for a in regs[1:]:
                 r = self.op(R_MAX if isinstance(e, sp.Max) else R_MIN, r, a)
-        elif isinstance(e, (sp.sin, sp.cos, sp.tanh)):
-            code = {sp.sin: R_SIN, sp.cos: R_COS, sp.tanh: R_TANH}[type(e)]
+        elif isinstance(e, (sp.sin, sp.cos, sp.tanh, sp.erf)):
+            code = {sp.sin: R_SIN, sp.cos: R_COS, sp.tanh: R_TANH, sp.erf: R_ERF}[type(e)]
             r = self.op(code, self.emit(e.args[0]))
         elif isinstance(e, sp.DiracDelta):
             r = self.const(0.0)  # derivative of a step: zero almost everywhere
@@ -168,11 +168,13 @@ def numpy_function(text: str, nargs: int):
     xs = sp.symbols(f"x0:{nargs}", real=True) if nargs > 1 else (sp.Symbol("x0", real=True),)
     f = to_sympy(expr.parse(text), {str(s): s for s in xs})
     grads = [sp.diff(f, x) for x in xs]
-    return (sp.lambdify(xs, f, "numpy", cse=True), [sp.lambdify(xs, g, "numpy", cse=True) for g in grads])
+    return (sp.lambdify(xs, f, ["scipy", "numpy"], cse=True), [sp.lambdify(xs, g, ["scipy", "numpy"], cse=True) for g in grads])
 
 
 def run_program(prog: ExprProgram, inputs: np.ndarray) -> np.ndarray:
     """Evaluate the register program in NumPy (inputs: (nargs,) or (nargs, n)); for tests."""
+    from scipy.special import erf as _erf
+
     regs = [None] * prog.nregs
     for k in range(prog.nargs):
         regs[k] = np.asarray(inputs[k], dtype=float)
@@ -187,6 +189,7 @@ def run_program(prog: ExprProgram, inputs: np.ndarray) -> np.ndarray:
                 R_COS: lambda: np.cos(x), R_TANH: lambda: np.tanh(x), R_MAX: lambda: np.maximum(x, y),
                 R_MIN: lambda: np.minimum(x, y), R_SIGN: lambda: np.sign(x),
                 R_STEP: lambda: np.where(x > 0, 1.0, np.where(x < 0, 0.0, 0.5)), R_COPY: lambda: x,
+                R_ERF: lambda: _erf(x),
             }[code]()
     return regs
 
@@ -282,6 +285,9 @@ def symbolic_nll(module):
             lo, nom, hi = (np.broadcast_to(x, (size,)) for x in (lo, nom, hi))
             out = [_interp_shift_sym(at["code"], a[i], float(lo[i]), float(nom[i]), float(hi[i]))
                    for i in range(size)]
+        elif op is Op.UNBINNED:
+            w = at["weights"].array
+            out = [args[1][0] - sp.Add(*[float(w[i]) * sp.log(d) for i, d in enumerate(args[0])])]
         elif op in (Op.POISSON, Op.POISSON_AUX, Op.GAUSS, Op.MVNORMAL):
             idx = at["index"].array
             x = args[0] * idx.size if len(args[0]) == 1 else args[0]
@@ -315,6 +321,6 @@ def nll_functions(module):
 
     f, ps = symbolic_nll(module)
     grads = [sp.diff(f, p) for p in ps]
-    fn = sp.lambdify([ps], f, "numpy", cse=True)
-    gn = sp.lambdify([ps], grads, "numpy", cse=True)
+    fn = sp.lambdify([ps], f, ["scipy", "numpy"], cse=True)
+    gn = sp.lambdify([ps], grads, ["scipy", "numpy"], cse=True)
     return (lambda p: float(fn(np.asarray(p, float)))), (lambda p: np.array(gn(np.asarray(p, float)), float))

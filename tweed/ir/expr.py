@@ -17,7 +17,7 @@ from lark.exceptions import LarkError, VisitError
 from tweed.errors import InputError
 from tweed.specs import load_grammar
 
-FUNCTIONS = {"exp": 1, "log": 1, "sqrt": 1, "abs": 1, "sin": 1, "cos": 1, "tanh": 1,
+FUNCTIONS = {"exp": 1, "log": 1, "sqrt": 1, "abs": 1, "sin": 1, "cos": 1, "tanh": 1, "erf": 1,
              "max": 2, "min": 2, "pow": 2}
 
 
@@ -111,6 +111,10 @@ def evaluate(tree, env: dict):
         return -evaluate(tree[1], env)
     if tag == "call":
         a = [evaluate(x, env) for x in tree[2:]]
+        if tree[1] == "erf":
+            from scipy.special import erf
+
+            return erf(*a)
         f = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs, "sin": np.sin, "cos": np.cos,
              "tanh": np.tanh, "max": np.maximum, "min": np.minimum}[tree[1]]
         return f(*a)

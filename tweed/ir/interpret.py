@@ -78,6 +78,9 @@ def _eval(node: Node, vals: dict[int, np.ndarray], pars: np.ndarray, data, offse
         r = data[idx] - np.broadcast_to(a[0], idx.shape)
         P = at["precision"].array.reshape(idx.size, idx.size)
         return 0.5 * r @ P @ r + 0.5 * idx.size * np.log(2 * np.pi) + 0.5 * at["logdet"]
+    if op is Op.UNBINNED:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return float(np.asarray(a[1]).sum()) - np.sum(at["weights"].array * np.log(a[0]))
     if op is Op.POISSON:
         n = data[at["index"].array]
         return np.sum(poisson_nll(n, np.broadcast_to(a[0], n.shape)))
@@ -112,6 +115,8 @@ def expected_data(module: Module, pars) -> np.ndarray:
     vals = evaluate(module, pars)
     out = np.full(module.data.array.shape, np.nan)
     for t in module.terms:
+        if t.op is Op.UNBINNED:  # its events are not data entries
+            continue
         x = np.broadcast_to(vals[id(t.args[0])], t.attr("index").shape)
         if t.op is Op.POISSON_AUX:
             x = x * t.attr("tau").array

@@ -28,9 +28,13 @@ class Op(enum.Enum):
     GAUSS = "gauss"  # sum_i -ln N(data[index_i] | x_i, sigma_i) {index, sigma}
     POISSON_AUX = "poisson_aux"  # sum_i -ln Pois_c(data[index_i] | x_i*tau_i) {index, tau}
     MVNORMAL = "mvnormal"  # -ln MVN(data[index] | x, Sigma) {index, precision=Sigma^-1 flat, logdet}
+    # extended unbinned likelihood of events baked into `density`: rate - sum_i w_i ln density_i,
+    # density = the event-rate density at each event (rate x normalised pdf), rate = expected
+    # number of events (0 for a non-extended pdf); index is empty (events are not in the data)
+    UNBINNED = "unbinned"  # args: density (n,), rate () {index, weights}
 
 
-TERM_OPS = frozenset({Op.POISSON, Op.GAUSS, Op.POISSON_AUX, Op.MVNORMAL})
+TERM_OPS = frozenset({Op.POISSON, Op.GAUSS, Op.POISSON_AUX, Op.MVNORMAL, Op.UNBINNED})
 
 # Interpolation codes, named as pyhf names them ("4p" is pyhf's code4p = ROOT histosys code 4).
 # Which codes an op accepts: the verifier's table.
@@ -57,6 +61,7 @@ ATTR_KEYS: dict[Op, tuple[tuple[str, ...], tuple[str, ...]]] = {
     Op.GAUSS: (("index", "sigma"), ()),
     Op.POISSON_AUX: (("index", "tau"), ()),
     Op.MVNORMAL: (("index", "logdet", "precision"), ()),
+    Op.UNBINNED: (("index", "weights"), ()),
 }
 
 # Number of args per op: (min, max); None = unbounded.
@@ -77,4 +82,5 @@ ARITY: dict[Op, tuple[int, int | None]] = {
     Op.GAUSS: (1, 1),
     Op.POISSON_AUX: (1, 1),
     Op.MVNORMAL: (1, 1),
+    Op.UNBINNED: (2, 2),
 }

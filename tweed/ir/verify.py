@@ -117,6 +117,17 @@ def _check_mvnormal(node: Node, m: Module) -> None:
         _fail(node, "logdet is not finite")
 
 
+def _check_unbinned(node: Node, m: Module) -> None:
+    if _int_const(node, "index").array.size:
+        _fail(node, "an unbinned term reads no data entries: index must be empty")
+    w = _float_const(node, "weights")
+    dens, rate = node.args
+    if len(dens.shape) != 1 or w.shape != dens.shape:
+        _fail(node, f"weights {w.shape} must match the event densities {dens.shape}")
+    if rate.shape not in ((), (1,)):
+        _fail(node, f"the expected number of events must be a scalar, has shape {rate.shape}")
+
+
 def _check_const(node: Node, m: Module) -> None:
     _float_const(node, "value")
 
@@ -142,6 +153,7 @@ CHECKS: dict[Op, Callable[[Node, Module], None]] = {
     Op.GAUSS: _check_term,
     Op.POISSON_AUX: _check_term,
     Op.MVNORMAL: _check_mvnormal,
+    Op.UNBINNED: _check_unbinned,
 }
 
 

@@ -60,6 +60,11 @@ class _Lowering:
         self.extra_terms: list[tuple[str, object]] = []
         # names Tweed's exporter made expression-safe (theta_3 for theta[3]): restored on reading
         self.names: dict[str, str] = dict(((doc.get("misc") or {}).get("tweed") or {}).get("parameter_names") or {})
+        self.unbinned: list[Node] = []  # unbinned terms (and lognormal constraints)
+        self.point: dict[str, float] = {}  # the analysis' parameter point
+        self.const: set[str] = set()
+        self.globs: set[str] = set()  # global observables: data, not parameters
+        self.refs = _references(doc)
 
     def fail(self, where: str, msg: str):
         raise InputError(msg, source=self.src, location=where)
@@ -98,7 +103,8 @@ class _Lowering:
         self.func_nodes[name] = node
         return node
 
-    def expression(self, text: str, where: str) -> Node:
+    def expression(self, text: str, where: str, bind: dict[str, Node] | None = None) -> Node:
+        """An HS3 expression string as an IR node; `bind` maps names (an observable) to nodes."""
         if re.search(r"[?:<>!=&|]", text):
             self.fail(where, f"expression {text!r}: comparisons, logic and ternaries are not supported")
         t = re.sub(r"\bPI\b", repr(math.pi), text)
@@ -108,11 +114,42 @@ class _Lowering:
         except InputError as exc:
             self.fail(where, exc.message)
         names = irexpr.variables(tree)
-        args = [self.value(n, where) for n in names]
+        bind = bind or {}
+        args = [bind[n] if n in bind else self.value(n, where) for n in names]
         if not args:
             return _const(float(irexpr.evaluate(tree, {})))
         text2 = irexpr.to_text(irexpr.rename(tree, {n: f"x{k}" for k, n in enumerate(names)}))
         return Node(Op.EXPR, tuple(args), {"expr": text2})
+
+    def number(self, v, where: str) -> float:
+        """A number, or the value of a constant parameter (`const` in the parameter point)."""
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return float(v)
+        if isinstance(v, str) and v in self.const and v in self.point:
+            return self.point[v]
+        self.fail(where, f"expected a number or a constant parameter, got {v!r} (parameter-dependent "
+                         "widths are not supported)")
+
+    def sides(self, d: dict, mean_key: str, datum, dw: str, symmetric: bool = False) -> tuple[Node, float]:
+        """(the parameter side, the datum) of a one-dimensional constraint. The variate `x` is the
+        datum when it is a number, when the likelihood pairs a datum with the distribution, or
+        when it names a global observable (a name no other distribution or function reads: its
+        value comes from the parameter point). A Gaussian is symmetric: either side may be it."""
+        x, mean = d.get("x"), d.get(mean_key)
+        num = (int, float)
+        if isinstance(x, num) and not isinstance(x, bool):
+            return self.value(mean, f"{dw}/{mean_key}"), float(x)
+        if isinstance(datum, num) and not isinstance(datum, bool):
+            return self.value(mean, f"{dw}/{mean_key}"), float(datum)
+        if symmetric and isinstance(mean, num) and isinstance(x, str):
+            return self.value(x, f"{dw}/x"), float(mean)
+        for var, other, key in ((x, mean, mean_key), (mean, x, "x") if symmetric else (None, None, None)):
+            if isinstance(var, str) and var not in self.funcs and self.refs.get(var, 0) <= 1:
+                if var not in self.point:
+                    self.fail(f"{dw}", f"global observable {var!r} has no value in the parameter point")
+                self.globs.add(var)
+                return self.value(other, f"{dw}/{key}"), self.point[var]
+        self.fail(dw, f"{d.get('type')}: expected a number, a paired datum or a global observable as x")
 
     def constrain(self, par: str, kind: str, centre: float, width: float):
         self.cons.setdefault(par, (kind, centre, width))
@@ -251,25 +288,24 @@ class _Lowering:
                 self.term(f, None, f"{dw}/factors/{k}")
             return
         if t in ("gaussian_dist", "normal_dist"):
-            x, mean, sigma = d.get("x"), d.get("mean"), d.get("sigma")
-            if not isinstance(sigma, (int, float)):
-                self.fail(f"{dw}/sigma", "a parameter-dependent sigma is not supported")
-            # N(x | mean, sigma) is symmetric: the parameter side is the mean of the term
-            if isinstance(x, str) and x not in self.funcs and isinstance(mean, (int, float)):
-                self.extra_terms.append(("gauss", self.value(x, f"{dw}/x"), float(mean), float(sigma)))
-            elif isinstance(mean, str) and isinstance(x, (int, float)):
-                self.extra_terms.append(("gauss", self.value(mean, f"{dw}/mean"), float(x), float(sigma)))
-            elif isinstance(mean, str) and datum is not None:
-                self.extra_terms.append(("gauss", self.value(mean, f"{dw}/mean"), float(datum), float(sigma)))
-            else:
-                self.fail(dw, "gaussian_dist: expected one parameter side and one number side")
+            sigma = self.number(d.get("sigma"), f"{dw}/sigma")
+            node, centre = self.sides(d, "mean", datum, dw, symmetric=True)
+            self.extra_terms.append(("gauss", node, centre, sigma))
             return
         if t == "poisson_dist":
-            x, mean = d.get("x"), d.get("mean")
-            obs = x if isinstance(x, (int, float)) else datum
-            if obs is None or not isinstance(mean, str):
-                self.fail(dw, "poisson_dist: expected a number (or datum) x and a parameter or function mean")
-            self.extra_terms.append(("poisson", self.value(mean, f"{dw}/mean"), float(obs), 1.0))
+            node, centre = self.sides(d, "mean", datum, dw)
+            self.extra_terms.append(("poisson", node, centre, 1.0))
+            return
+        if t == "lognormal_dist":  # -ln LogN(x | mu, sigma) of a datum x
+            node, centre = self.sides(d, "mu", datum, dw)
+            sig = self.value(d.get("sigma"), f"{dw}/sigma")
+            if centre <= 0:
+                self.fail(f"{dw}/x", f"lognormal_dist: the datum must be positive, got {centre}")
+            lx = repr(math.log(centre))
+            pdf = Node(Op.EXPR, (node, sig), {"expr": f"exp(-0.5 * (({lx} - x0) / x1) ** 2) / "
+                                                      f"({centre!r} * x1 * {math.sqrt(2 * math.pi)!r})"})
+            self.unbinned.append(Node(Op.UNBINNED, (Node(Op.CONCAT, (pdf,)), _const(0.0)), {
+                "index": Const(np.zeros(0, dtype=np.int64)), "weights": Const(np.ones(1))}))
             return
         if t == "multivariate_normal_dist":
             xs, mean, cov = d.get("x") or [], d.get("mean") or [], d.get("covariances") or []
@@ -288,6 +324,83 @@ class _Lowering:
         self.fail(f"{dw}/type", f"distribution type {t!r} is not supported here (supported: histfactory_dist with "
                                 "binned data; gaussian_dist, normal_dist, poisson_dist, multivariate_normal_dist, "
                                 "product_dist)")
+
+
+def _references(doc: dict) -> dict[str, int]:
+    """How many distributions and functions read each name (a name read by one only, in a
+    constraint, is a global observable)."""
+    out: dict[str, int] = {}
+
+    def names(v, key=None):
+        if isinstance(v, str):
+            if key not in ("name", "type", "expression"):
+                yield v
+            elif key == "expression":
+                yield from re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", v)
+        elif isinstance(v, list):
+            for x in v:
+                yield from names(x, key)
+        elif isinstance(v, dict):
+            for k, x in v.items():
+                yield from names(x, k)
+
+    for obj in (doc.get("distributions") or []) + (doc.get("functions") or []):
+        for n in set(names(obj)):
+            out[n] = out.get(n, 0) + 1
+    return out
+
+
+def _unbinned(L: _Lowering, idx: int, d: dict, di: int, datum: dict, where: str) -> None:
+    """One distribution paired with unbinned data: its term (constraint factors of a product
+    become constraint terms)."""
+    from tweed.compiler.frontends.hs3.unbinned import Unbinned
+
+    axes = datum.get("axes") or []
+    if len(axes) != 1:
+        L.fail(f"/data/{di}/axes", f"unbinned data with {len(axes)} axes: one observable is supported")
+    ax = axes[0]
+    obs, lo, hi = ax.get("name"), float(ax.get("min", -math.inf)), float(ax.get("max", math.inf))
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        L.fail(f"/data/{di}/axes/0", f"the observable needs a finite range min < max, got [{lo}, {hi}]")
+    try:
+        ev = np.asarray(datum.get("entries") or [], dtype=float)
+    except (TypeError, ValueError):
+        L.fail(f"/data/{di}/entries", "entries must be a list of [x] coordinates")
+    ev = ev.reshape(ev.shape[0], -1) if ev.size else np.zeros((0, 1))
+    if ev.shape[1] != 1:
+        L.fail(f"/data/{di}/entries", f"entries have {ev.shape[1]} coordinates, the axes 1")
+    ev = ev[:, 0]
+    w = np.asarray(datum.get("weights") if datum.get("weights") is not None else np.ones(ev.size), dtype=float)
+    if w.shape != ev.shape:
+        L.fail(f"/data/{di}/weights", f"{w.size} weights for {ev.size} entries")
+    bad = np.flatnonzero(~np.isfinite(ev) | (ev < lo) | (ev > hi))
+    if bad.size:
+        L.fail(f"/data/{di}/entries/{bad[0]}", f"entry {ev[bad[0]]} outside the axis range [{lo}, {hi}]")
+    if ev.size == 0:  # no events: only the expected number counts (one weightless point)
+        ev, w = np.array([0.5 * (lo + hi)]), np.zeros(1)
+    main = d.get("name")
+    if d.get("type") == "product_dist":
+        shape = [f for f in d.get("factors") or [] if _mentions(L, f, obs)]
+        if len(shape) != 1:
+            L.fail(f"/distributions/{idx}/factors", f"a product on unbinned data needs exactly one factor of "
+                                                    f"the observable {obs!r}, has {len(shape)}")
+        for k, f in enumerate(d.get("factors") or []):
+            if f != shape[0]:
+                L.term(f, None, f"/distributions/{idx}/factors/{k}")
+        main = shape[0]
+    L.unbinned.append(Unbinned(L, obs, lo, hi).term(main, ev, w, where))
+
+
+def _mentions(L: _Lowering, name: str, obs: str) -> bool:
+    """Whether distribution `name` (or one it is made of) reads the observable."""
+    if name not in L.dists:
+        return False
+    d = L.dists[name][1]
+    if obs in re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", str(d.get("expression", ""))):
+        return True
+    if any(d.get(k) == obs for k in ("x", "m", "mass", "t")):
+        return True
+    return any(_mentions(L, s, obs) for s in (d.get("summands") or []) + (d.get("factors") or []))
 
 
 def _pick_analysis(doc, source, name):
@@ -319,6 +432,15 @@ def lower(doc: dict, source: str, analysis: str | None = None) -> Module:
         li, lk = next(iter(likelihoods.values()))
     else:
         L.fail("/analyses", "no analysis, and not exactly one likelihood: which one?")
+    points = doc.get("parameter_points") or []
+    init_name = (an or {}).get("init")
+    chosen = next((p for p in points if p.get("name") == init_name), None) or next(
+        (p for p in points if p.get("name") == "default_values"), points[0] if points else None)
+    for p in (chosen or {}).get("parameters", []):
+        nm = L.names.get(p["name"], p["name"])
+        L.point[nm] = float(p.get("value", 0.0))
+        if p.get("const"):
+            L.const.add(nm)
     dnames, datas = lk.get("distributions") or [], lk.get("data") or []
     if len(dnames) != len(datas):
         L.fail(f"/likelihoods/{li}", f"{len(dnames)} distributions but {len(datas)} data")
@@ -344,6 +466,9 @@ def lower(doc: dict, source: str, analysis: str | None = None) -> Module:
                 if dv not in L.data:
                     L.fail(f"/likelihoods/{li}/data/{k}", f"undefined datum {dv!r}")
                 di, datum = L.data[dv]
+                if datum.get("type") == "unbinned":
+                    _unbinned(L, idx, d, di, datum, where)
+                    continue
                 if datum.get("type") == "binned":
                     L.fail(f"/distributions/{idx}/type", f"distribution type {d.get('type')!r} is not supported with "
                                                          "binned data (supported: histfactory_dist)")
@@ -359,26 +484,18 @@ def lower(doc: dict, source: str, analysis: str | None = None) -> Module:
         if an_d not in L.dists:
             L.fail(f"/likelihoods/{li}/aux_distributions/{k}", f"undefined distribution {an_d!r}")
         L.term(an_d, None, f"/likelihoods/{li}/aux_distributions/{k}")
-    if not L.main:
-        L.fail(f"/likelihoods/{li}", "no binned (histfactory_dist) or Poisson distribution with data: nothing to fit")
+    if not L.main and not L.unbinned:
+        L.fail(f"/likelihoods/{li}", "no distribution paired with binned, unbinned or point data: nothing to fit")
 
     # parameter table: bounds from the analysis' domains, values from its init point
-    bounds, inits, const = {}, {}, set()
+    bounds: dict[str, tuple[float, float]] = {}
     dom_names = (an or {}).get("domains") or ([an["domain"]] if an and "domain" in an else [])
     for i, dm in enumerate(doc.get("domains") or []):
         if dom_names and dm.get("name") not in dom_names:
             continue
         for ax in dm.get("axes") or []:
             bounds[L.names.get(ax["name"], ax["name"])] = (float(ax.get("min", -math.inf)), float(ax.get("max", math.inf)))
-    points = doc.get("parameter_points") or []
-    init_name = (an or {}).get("init")
-    chosen = next((p for p in points if p.get("name") == init_name), None) or next(
-        (p for p in points if p.get("name") == "default_values"), points[0] if points else None)
-    for p in (chosen or {}).get("parameters", []):
-        nm = L.names.get(p["name"], p["name"])
-        inits[nm] = float(p.get("value", 0.0))
-        if p.get("const"):
-            const.add(nm)
+    inits, const = dict(L.point), set(L.const)
     pois = (an or {}).get("parameters_of_interest") or (an or {}).get("parameter_of_interest") or []
     poi = L.names.get(pois[0], pois[0]) if pois else None
     params = []
@@ -397,10 +514,12 @@ def lower(doc: dict, source: str, analysis: str | None = None) -> Module:
                          location=f"/analyses/{ai}/parameters_of_interest")
 
     # terms and data
-    main_obs = np.concatenate([m[1] for m in L.main])
+    main_obs = np.concatenate([m[1] for m in L.main]) if L.main else np.zeros(0)
     n_main = main_obs.size
-    rate = L.main[0][0] if len(L.main) == 1 else Node(Op.CONCAT, tuple(m[0] for m in L.main))
-    terms = [Node(Op.POISSON, (rate,), {"index": Const(np.arange(n_main))})]
+    terms = []
+    if L.main:
+        rate = L.main[0][0] if len(L.main) == 1 else Node(Op.CONCAT, tuple(m[0] for m in L.main))
+        terms.append(Node(Op.POISSON, (rate,), {"index": Const(np.arange(n_main))}))
     aux: list[float] = []
     for par, (kind, centre, width) in L.cons.items():
         idx = Const(np.array([n_main + len(aux)]))
@@ -423,6 +542,7 @@ def lower(doc: dict, source: str, analysis: str | None = None) -> Module:
             terms.append(Node(Op.GAUSS, (node,), {"index": idx, "sigma": Const(np.array(width))}))
         else:
             terms.append(Node(Op.POISSON_AUX, (node,), {"index": idx, "tau": Const(np.array(width))}))
+    terms.extend(L.unbinned)
     chans, start = [], 0
     for r, obs, cname in L.main:
         chans.append(Channel(cname, start, start + obs.size))

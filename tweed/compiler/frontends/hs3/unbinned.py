@@ -1,0 +1,147 @@
+"""Unbinned HS3 likelihoods: a distribution of one observable paired with `unbinned` data.
+
+The term is the extended unbinned likelihood (IR op `unbinned`):
+
+    NLL = nu - sum_i w_i ln( sum_k c_k f_k(x_i) )
+
+for an extended `mixture_dist` (nu = sum_k c_k, RooFit's and pyhs3's convention: the data-only
+ln N! is left out), and -sum_i w_i ln f(x_i) for any other pdf (not extended). Every f_k is
+normalised over the data axis [min, max]: analytically for gaussian/normal, exponential,
+lognormal, uniform and polynomial distributions, by 64-point Gauss-Legendre quadrature for
+`generic_dist` (as pyhs3 does). The events are constants of the density expressions; they
+are not entries of the data vector, so Asimov data and toys are not built for these terms.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from tweed.ir.build import const as _const
+from tweed.ir.node import Const, Node
+from tweed.ir.ops import Op
+
+GL_ORDER = 64
+_SQRT2 = repr(math.sqrt(2.0))
+_SQRT2PI = repr(math.sqrt(2.0 * math.pi))
+
+
+def _expr(text: str, args) -> Node:
+    return Node(Op.EXPR, tuple(args), {"expr": text})
+
+
+def _num(x: float) -> str:
+    return repr(float(x))
+
+
+class Unbinned:
+    """Lowers distributions of one observable to densities at given points (IR nodes)."""
+
+    def __init__(self, L, obs: str, lo: float, hi: float):
+        self.L, self.obs, self.lo, self.hi = L, obs, float(lo), float(hi)
+
+    # -- public: the term of one (distribution, unbinned datum) pair ---------------------------
+    def term(self, name: str, events: np.ndarray, weights: np.ndarray, where: str) -> Node:
+        at = _const(events)
+        idx, d = self.L.dists[name]
+        if d.get("type") == "mixture_dist":
+            dens, rate = self.mixture(name, at)
+        else:
+            dens, rate = self.pdf(name, at), _const(0.0)
+        return Node(Op.UNBINNED, (dens, rate), {"index": Const(np.zeros(0, dtype=np.int64)),
+                                                "weights": Const(np.asarray(weights, dtype=float))})
+
+    # -- distributions ---------------------------------------------------------------------------
+    def mixture(self, name: str, at: Node) -> tuple[Node, Node]:
+        """(event-rate density at the points, expected number of events: 0 if not extended)."""
+        idx, d = self.L.dists[name]
+        dw = f"/distributions/{idx}"
+        summands, coefs = d.get("summands") or [], d.get("coefficients") or []
+        if not summands or len(coefs) not in (len(summands), len(summands) - 1):
+            self.L.fail(dw, f"mixture_dist needs N summands and N (extended) or N-1 coefficients, got "
+                            f"{len(summands)} and {len(coefs)}")
+        fs = [self.pdf(s, at, f"{dw}/summands/{k}") for k, s in enumerate(summands)]
+        cs = [self.L.value(c, f"{dw}/coefficients/{k}") for k, c in enumerate(coefs)]
+        if len(cs) == len(fs) - 1:  # fractions; the last one is 1 - sum
+            rest = _expr("1 - " + " - ".join(f"x{k}" for k in range(len(cs))), cs) if cs else _const(1.0)
+            parts = [Node(Op.MUL, (c, f)) for c, f in zip(cs + [rest], fs)]
+            return (parts[0] if len(parts) == 1 else Node(Op.ADD, tuple(parts))), _const(0.0)
+        parts = [Node(Op.MUL, (c, f)) for c, f in zip(cs, fs)]
+        total = parts[0] if len(parts) == 1 else Node(Op.ADD, tuple(parts))
+        nu = cs[0] if len(cs) == 1 else Node(Op.ADD, tuple(cs))
+        extended = d.get("extended", True)
+        if extended is False:  # N coefficients, not extended: fractions c_k / sum c
+            return _expr("x0 / x1", (total, nu)), _const(0.0)
+        return total, nu
+
+    def pdf(self, name: str, at: Node, where: str | None = None) -> Node:
+        """The normalised density of distribution `name` at the points `at` (a vector)."""
+        L = self.L
+        if name not in L.dists:
+            L.fail(where or "/distributions", f"undefined distribution {name!r}")
+        idx, d = L.dists[name]
+        dw = f"/distributions/{idx}"
+        t = d.get("type")
+        a, b = _num(self.lo), _num(self.hi)
+        if t in ("gaussian_dist", "normal_dist"):
+            self._observable(d, "x", dw)
+            m, s = L.value(d.get("mean"), f"{dw}/mean"), L.value(d.get("sigma"), f"{dw}/sigma")
+            norm = f"(0.5 * (erf(({b} - x1) / (x2 * {_SQRT2})) - erf(({a} - x1) / (x2 * {_SQRT2}))))"
+            return _expr(f"exp(-0.5 * ((x0 - x1) / x2) ** 2) / (x2 * {_SQRT2PI} * {norm})", (at, m, s))
+        if t == "exponential_dist":
+            self._observable(d, "x", dw)
+            c = L.value(d.get("c"), f"{dw}/c")
+            return _expr(f"x1 * exp(-x1 * x0) / (exp(-x1 * {a}) - exp(-x1 * {b}))", (at, c))
+        if t == "lognormal_dist":
+            self._observable(d, "x", dw)
+            if self.lo < 0:
+                L.fail(dw, f"lognormal_dist on an observable range starting at {self.lo} < 0")
+            m, s = L.value(d.get("mu"), f"{dw}/mu"), L.value(d.get("sigma"), f"{dw}/sigma")
+            la = "(-1e300)" if self.lo == 0 else _num(math.log(self.lo))
+            lb = _num(math.log(self.hi))
+            norm = f"(0.5 * (erf(({lb} - x1) / (x2 * {_SQRT2})) - erf(({la} - x1) / (x2 * {_SQRT2}))))"
+            return _expr(f"exp(-0.5 * ((log(x0) - x1) / x2) ** 2) / (x0 * x2 * {_SQRT2PI} * {norm})", (at, m, s))
+        if t == "uniform_dist":
+            return _expr(f"x0 * 0 + {_num(1.0 / (self.hi - self.lo))}", (at,))
+        if t == "polynomial_dist":
+            self._observable(d, "x", dw)
+            cs = [L.value(c, f"{dw}/coefficients/{k}") for k, c in enumerate(d.get("coefficients") or [])]
+            if not cs:
+                L.fail(f"{dw}/coefficients", "polynomial_dist needs coefficients")
+            poly = " + ".join(f"x{k + 1} * x0 ** {k}" for k in range(len(cs)))
+            integ = " + ".join(f"x{k + 1} * {_num((self.hi ** (k + 1) - self.lo ** (k + 1)) / (k + 1))}"
+                               for k in range(len(cs)))
+            return _expr(f"({poly}) / ({integ})", (at, *cs))
+        if t == "generic_dist":
+            return self._generic(d.get("expression", ""), at, f"{dw}/expression")
+        if t == "mixture_dist":
+            dens, nu = self.mixture(name, at)
+            if (d.get("coefficients") and len(d["coefficients"]) == len(d.get("summands") or [])
+                    and d.get("extended", True) is not False):
+                return _expr("x0 / x1", (dens, nu))  # a nested extended mixture: its shape
+            return dens
+        L.fail(f"{dw}/type", f"distribution type {t!r} is not supported on unbinned data (supported: "
+                             "mixture_dist, gaussian_dist, normal_dist, exponential_dist, lognormal_dist, "
+                             "uniform_dist, polynomial_dist, generic_dist)")
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _observable(self, d: dict, key: str, dw: str):
+        if d.get(key) != self.obs:
+            self.L.fail(f"{dw}/{key}", f"expected the observable {self.obs!r} of the paired data, got "
+                                       f"{d.get(key)!r}")
+
+    def _generic(self, text: str, at: Node, where: str) -> Node:
+        """f(x)/integral of f over [lo, hi], the integral by Gauss-Legendre quadrature."""
+        t, w = np.polynomial.legendre.leggauss(GL_ORDER)
+        half, mid = 0.5 * (self.hi - self.lo), 0.5 * (self.hi + self.lo)
+        nodes = _const(half * t + mid)
+        f_ev = self.L.expression(text, where, bind={self.obs: at})
+        f_gl = self.L.expression(text, where, bind={self.obs: nodes})
+        if f_gl.op is Op.CONST or f_gl.size != GL_ORDER:
+            self.L.fail(where, f"generic_dist: the expression does not depend on the observable {self.obs!r}")
+        integral = Node(Op.SEGMENT_SUM, (Node(Op.MUL, (f_gl, _const(half * w))),),
+                        {"offsets": Const(np.array([0, GL_ORDER], dtype=np.int64))})
+        n = max(at.size, 1)
+        spread = Node(Op.GATHER, (integral,), {"index": Const(np.zeros(n, dtype=np.int64))})
+        return _expr("x0 / x1", (f_ev, spread))
