@@ -18,6 +18,7 @@ from tweed.codegen.pack import (
     OP_MVN,
     OP_POISSON,
     OP_POISSON_AUX,
+    OP_UNBINNED,
     Program,
     pack,
 )
@@ -47,6 +48,11 @@ class NumbaKernels:
         self._adj = np.zeros(n)
         self._tv = np.zeros(n)
         self._tadj = np.zeros(n)
+
+    @property
+    def has_unbinned(self) -> bool:
+        """Whether a term's events are baked into the program (no Asimov data or toys)."""
+        return bool(np.any(self.program.ins[:, F_OP] == OP_UNBINNED))
 
     @classmethod
     def from_module(cls, module: Module) -> "NumbaKernels":

@@ -96,7 +96,7 @@ def _curvature(model, pars: np.ndarray) -> np.ndarray:
     otherwise the exact Hessian (one Hessian-vector product per parameter)."""
     k = model.kernels
     n_main, n = model.n_main, model.n_params
-    if getattr(k, "rate_jacobian", None) is None or n_main > n:
+    if getattr(k, "rate_jacobian", None) is None or n_main > n or model.unbinned:
         return model.hessian(pars)
     J = k.rate_jacobian(pars)[:n_main]
     lam = model.expected_data(pars)[:n_main]

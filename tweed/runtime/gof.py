@@ -50,6 +50,7 @@ def saturated_nll(model, data=None) -> float:
 
 
 def goodness_of_fit(model, data=None) -> GoodnessOfFit:
+    model.require_binned("the saturated-model goodness of fit")
     d = model.data if data is None else np.asarray(data, dtype=float)
     best = fit(model, data, hessian=False).require_success("fit for the goodness of fit")
     q = max(2.0 * (best.nll - saturated_nll(model, d)), 0.0)

@@ -203,6 +203,7 @@ class CompiledModel:
         """Data for a-priori expected results (Spey's ExpectationType.apriori): the background-only
         expectation in the main bins (the front end's, else the model's at its nominal parameters
         with the POI at 0) and the observed auxiliary data."""
+        self.require_binned("a-priori expected results")
         out = self.data.copy()
         if self.background is not None:
             out[: self.n_main] = self.background
@@ -219,15 +220,31 @@ class CompiledModel:
 
         return fit(self, data=data, **options)
 
+    @property
+    def unbinned(self) -> bool:
+        """Whether the likelihood has unbinned terms (their events are not data entries)."""
+        return bool(getattr(self.kernels, "has_unbinned", False))
+
+    def require_binned(self, what: str) -> None:
+        """A clear error for what needs Asimov data or pseudo-data of every term."""
+        if self.unbinned:
+            from tweed.errors import InputError
+
+            raise InputError(f"{what} is not available for this model: it needs Asimov data or pseudo-data, "
+                             "which Tweed does not build for unbinned terms (or lognormal constraints); "
+                             "fits, profile scans, NLL values, gradients and Hessians work")
+
     def asimov_data(self, poi_value: float, data=None, **fit_options) -> np.ndarray:
         """pyhf's Asimov data: expected data at the POI-fixed fit to (observed) data."""
         from tweed.runtime.fit import fit
 
+        self.require_binned("Asimov data")
         res = fit(self, data=data, poi_value=poi_value, hessian=False, **fit_options)
         return self.expected_data(res.bestfit)
 
     def sample(self, pars, n: int, rng: np.random.Generator | None = None) -> np.ndarray:
         """n pseudo-datasets at pars: Poisson main and Poisson/Gaussian auxiliary data."""
+        self.require_binned("sampling pseudo-data")
         rng = rng or np.random.default_rng()
         lam = self.expected_data(pars)
         out = np.empty((n, lam.size))

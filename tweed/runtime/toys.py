@@ -264,6 +264,7 @@ def toy_hypotest(model, mu: float = 1.0, ntoys: int = 2000, seed: int = 0, test_
     """Toy-based CLs at POI value mu (pyhf's ToyCalculator), toys first_toy..first_toy+ntoys-1."""
     if model.poi_index is None:
         raise ValueError("the model has no POI: nothing to test")
+    model.require_binned("toy-based CLs")
     if getattr(model.kernels, "minimize_batch", None) is None:
         raise ValueError(f"the {model.kernels.name} backend has no batched fits for toys")
     data = model.data if data is None else np.asarray(data, dtype=float)
