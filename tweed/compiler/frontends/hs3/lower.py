@@ -3,8 +3,9 @@
 Supported: histfactory_dist (normfactor, normsys, histosys, shapefactor, shapesys,
 staterror; interpolation as ROOT integers or pyhs3 "codeN" strings; constraints Gauss or
 Poisson), gaussian_dist/normal_dist, poisson_dist, multivariate_normal_dist,
-product_dist, and the functions product, sum and generic_function (HS3 expressions without
-comparisons or ternaries) wherever a parameter may appear. Binned data only.
+product_dist, lognormal_dist constraints, and the functions product, sum and generic_function
+(HS3 expressions without comparisons or ternaries) wherever a parameter may appear. Binned
+and point data; unbinned data of one observable through hs3/unbinned.py.
 
 Producer conventions (shapesys `vals`, the default staterror constraint) depend on who
 wrote the file: ROOT (metadata.packages names ROOT) writes relative uncertainties and means
