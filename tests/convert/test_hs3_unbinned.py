@@ -185,14 +185,74 @@ def test_fraction_mixture_is_not_extended(tmp_path):
         assert m.nll(np.array([f])) == pytest.approx(-np.sum(np.log(f * e + (1 - f) / (HI - LO))), rel=1e-12)
 
 
-def test_inference_that_needs_asimov_data_says_so(tmp_path):
+def _peak_on_flat(tmp_path, events):
+    """Extended: mu * 20 Gaussian events (mass 5, width 0.5) on b flat background events."""
+    data = {"name": "ev", "type": "unbinned", "axes": [{"name": "m", "min": LO, "max": HI}],
+            "entries": [[x] for x in events]}
+    dists = [{"name": "model", "type": "mixture_dist", "extended": True, "summands": ["sig", "bkg"],
+              "coefficients": ["n_sig", "b"]},
+             {"name": "sig", "type": "gaussian_dist", "x": "m", "mean": 5.0, "sigma": 0.5},
+             {"name": "bkg", "type": "uniform_dist", "x": ["m"]}]
+    functions = [{"name": "n_sig", "type": "product", "factors": ["mu", 20.0]}]
+    doc = _doc(dists, functions, [data], {"distributions": ["model"], "data": ["ev"]},
+               [{"name": "mu", "value": 1.0}, {"name": "b", "value": 100.0}],
+               [{"name": "mu", "min": 0.0, "max": 10.0}, {"name": "b", "min": 1.0, "max": 1000.0}])
+    path = tmp_path / "peak.json"
+    path.write_text(json.dumps(doc))
+    return api.load(str(path))
+
+
+def _binned_twin(events, nbins):
+    """The same model, binned: a HistFactory workspace with the Gaussian and flat templates."""
+    edges = np.linspace(LO, HI, nbins + 1)
+    norm = stats.norm.cdf(HI, 5.0, 0.5) - stats.norm.cdf(LO, 5.0, 0.5)
+    sig = 20.0 * np.diff(stats.norm.cdf(edges, 5.0, 0.5)) / norm
+    bkg = np.full(nbins, 100.0 / nbins)
+    counts = np.histogram(events, edges)[0].astype(float)
+    ws = {"channels": [{"name": "c", "samples": [
+        {"name": "s", "data": sig.tolist(), "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]},
+        {"name": "b", "data": bkg.tolist(), "modifiers": [{"name": "kb", "type": "normfactor", "data": None}]}]}],
+        "observations": [{"name": "c", "data": counts.tolist()}],
+        "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": [
+            {"name": "kb", "bounds": [[0.01, 10.0]], "inits": [1.0]}]}}], "version": "1.0.0"}
+    return api.load(ws)
+
+
+def test_asymptotic_cls_and_limits_match_the_finely_binned_model(tmp_path):
+    from tweed.runtime import infer
+
+    rng = np.random.default_rng(11)
+    events = np.concatenate([rng.uniform(LO, HI, 100), rng.normal(5.0, 0.5, 8)])
+    events = events[(events > LO) & (events < HI)]
+    m = _peak_on_flat(tmp_path, events)
+    assert m.unbinned
+    # the Asimov data are the expected weights: a fit to them returns the point that made them
+    x = m.inits()
+    x[:] = [0.7, 93.0]
+    asimov = m.expected_data(x)
+    assert fit(m, asimov).bestfit == pytest.approx(x, rel=1e-9)
+    binned = _binned_twin(events, 4000)
+    for mu in (0.5, 1.0, 2.0):
+        r, rb = infer.hypotest(m, mu), infer.hypotest(binned, mu)
+        # binning loses event positions: observed to O(1/bins); expected (Asimov) to O(1/bins^2)
+        assert r.CLs_obs == pytest.approx(rb.CLs_obs, rel=2e-3)
+        np.testing.assert_allclose(r.CLs_exp, rb.CLs_exp, rtol=2e-5)
+    lim, limb = infer.upper_limit(m), infer.upper_limit(binned)
+    assert lim.upper_limit_obs == pytest.approx(limb.upper_limit_obs, rel=1e-3)
+    np.testing.assert_allclose(lim.upper_limit_exp, limb.upper_limit_exp, rtol=2e-5)
+
+
+def test_what_needs_pseudo_data_says_so(tmp_path):
     path, _, _ = _rich_model(tmp_path)
     m = api.load(str(path))
     from tweed.runtime import infer
 
     with pytest.raises(InputError, match="unbinned"):
-        infer.hypotest(m, 1.0)
-    run = subprocess.run([sys.executable, "-m", "tweed.cli.main", "cls", str(path)], capture_output=True, text=True)
+        infer.toy_hypotest(m, 1.0, ntoys=10)
+    with pytest.raises(InputError, match="unbinned"):
+        m.sample(m.inits(), 2)
+    run = subprocess.run([sys.executable, "-m", "tweed.cli.main", "cls", str(path), "--toys", "20"],
+                         capture_output=True, text=True)
     assert run.returncode != 0 and "unbinned" in run.stderr and "Traceback" not in run.stderr
     run = subprocess.run([sys.executable, "-m", "tweed.cli.main", "fit", str(path)], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
@@ -205,6 +265,7 @@ def test_inference_that_needs_asimov_data_says_so(tmp_path):
     (lambda d: d["distributions"][1].update(type="crystalball_dist"), "/distributions/1/type", "not supported"),
     (lambda d: d["distributions"][1].update(x="other"), "/distributions/1/x", "observable 'm'"),
     (lambda d: d["data"][0].update(weights=[1.0]), "/data/0/weights", "1 weights for 40 entries"),
+    (lambda d: d["distributions"][9].update(sigma="lns"), "/distributions/9/sigma", "constant parameter"),
 ])
 def test_bad_unbinned_input_names_the_element(tmp_path, mutate, location, text):
     path, _, _ = _rich_model(tmp_path)
@@ -257,3 +318,31 @@ def test_pyhs3_benchmarks_give_pyhs3_nll(name):
             # pyhs3 normalises its Gaussians by quadrature, Tweed with erf: equal to rounding here
             assert m.nll(x) == pytest.approx(-log_prob(dict(zip(m.par_names, x))), rel=1e-12, abs=1e-11)
         assert fit(m).success
+
+
+def test_lognormal_constraint_on_a_counting_model(tmp_path):
+    """n ~ Pois(mu s + b k), k lognormal around 1 (log-scale width 0.2), global observable 1.1."""
+    dists = [{"name": "count", "type": "poisson_dist", "x": "n", "mean": "rate"},
+             {"name": "c_k", "type": "lognormal_dist", "x": "k_obs", "mu": "log_k", "sigma": 0.2}]
+    functions = [{"name": "rate", "type": "generic_function", "expression": "mu * 5 + 10 * k"},
+                 {"name": "log_k", "type": "generic_function", "expression": "log(k)"}]
+    data = [{"name": "n_obs", "type": "point", "value": 14.0}]
+    doc = _doc(dists, functions, data, {"distributions": ["count"], "data": ["n_obs"], "aux_distributions": ["c_k"]},
+               [{"name": "mu", "value": 1.0}, {"name": "k", "value": 1.0}, {"name": "k_obs", "value": 1.1}],
+               [{"name": "mu", "min": 0.0, "max": 10.0}, {"name": "k", "min": 0.1, "max": 5.0}])
+    (tmp_path / "ln.json").write_text(json.dumps(doc))
+    m = api.load(str(tmp_path / "ln.json"))
+    assert m.par_names == ("mu", "k") and not m.unbinned
+    for mu, k in [(1.0, 1.0), (0.3, 1.4)]:
+        lam = 5 * mu + 10 * k
+        want = -stats.poisson.logpmf(14, lam) - stats.lognorm(s=0.2, scale=k).logpdf(1.1)
+        assert m.nll(np.array([mu, k])) == pytest.approx(want, rel=1e-12)
+    exp = m.expected_data(np.array([1.0, 1.3]))
+    assert exp[1] == pytest.approx(1.3)  # the Asimov global observable: the median exp(log k)
+    toys = m.sample(np.array([1.0, 1.3]), 20000, np.random.default_rng(1))
+    assert np.mean(np.log(toys[:, 1])) == pytest.approx(math.log(1.3), abs=0.01)
+    assert np.std(np.log(toys[:, 1])) == pytest.approx(0.2, rel=0.03)
+    from tweed.runtime import infer
+
+    assert 0 < infer.hypotest(m, 1.0).CLs_obs < 1
+    assert infer.goodness_of_fit(m).ndf == 0

@@ -19,6 +19,7 @@ from tweed.codegen.pack import (
     OP_POISSON,
     OP_POISSON_AUX,
     OP_UNBINNED,
+    OP_LOGNORMAL,
     Program,
     pack,
 )
@@ -51,7 +52,7 @@ class NumbaKernels:
 
     @property
     def has_unbinned(self) -> bool:
-        """Whether a term's events are baked into the program (no Asimov data or toys)."""
+        """Whether the model has unbinned terms (whose pseudo-data are not sampled)."""
         return bool(np.any(self.program.ins[:, F_OP] == OP_UNBINNED))
 
     @classmethod
@@ -189,19 +190,22 @@ class NumbaKernels:
         return out
 
     def data_model(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per data entry: kind (0 Poisson, 1 Gaussian, 2 part of a multivariate normal; see
-        mvn_blocks()) and the Gaussian width (else 0)."""
+        """Per data entry: kind (0 Poisson, 1 Gaussian, 2 part of a multivariate normal, see
+        mvn_blocks(); 3 an unbinned event or grid weight; 4 lognormal) and the Gaussian or
+        log-scale width (else 0)."""
         kind = np.zeros(self.program.n_data, dtype=np.int64)
         width = np.zeros(self.program.n_data)
         ins, ip, fp = self.program.ins, self.program.ip, self.program.fp
         for row in ins:
-            if row[F_OP] not in (OP_POISSON, OP_POISSON_AUX, OP_GAUSS):
+            if row[F_OP] not in (OP_POISSON, OP_POISSON_AUX, OP_GAUSS, OP_LOGNORMAL, OP_UNBINNED):
                 continue
             m = ip[row[F_IP]]
             idx = ip[row[F_IP] + 1 : row[F_IP] + 1 + m]
-            if row[F_OP] == OP_GAUSS:
-                kind[idx] = 1
+            if row[F_OP] in (OP_GAUSS, OP_LOGNORMAL):
+                kind[idx] = 1 if row[F_OP] == OP_GAUSS else 4
                 width[idx] = 1.0 / np.sqrt(fp[row[F_FP] : row[F_FP] + m])
+            elif row[F_OP] == OP_UNBINNED:
+                kind[idx] = 3
         for _, didx, cov, _ in self.mvn_blocks():
             kind[didx] = 2
             width[didx] = np.sqrt(np.diag(cov))

@@ -21,6 +21,7 @@ from tweed.codegen.pack import (
     OP_EXPR,
     OP_MVN,
     OP_UNBINNED,
+    OP_LOGNORMAL,
     DOWN,
     EXP,
     F0,
@@ -389,6 +390,13 @@ def _term(mode, ins_k, ip, fp, val, tv, adj, tadj, data, lgam, second):
                 r = data[didx[i]] - val[pos[i]]
                 t += 0.5 * r * r * fp[f + i]
             t += fp[f + m]
+        elif op == OP_LOGNORMAL:  # a Gaussian in ln(datum), plus the Jacobian ln(datum)
+            for i in range(m):
+                obs = data[didx[i]]
+                lo = math.log(obs) if obs > 0.0 else math.nan
+                r = lo - val[pos[i]]
+                t += 0.5 * r * r * fp[f + i] + lo
+            t += fp[f + m]
         else:
             for i in range(m):
                 d = didx[i]
@@ -412,6 +420,9 @@ def _term(mode, ins_k, ip, fp, val, tv, adj, tadj, data, lgam, second):
             elif op == OP_POISSON_AUX:
                 g = fp[f + i] - nobs / x if nobs != 0.0 else fp[f + i]
                 h = nobs / (x * x) if nobs != 0.0 else 0.0
+            elif op == OP_LOGNORMAL:
+                g = (x - (math.log(nobs) if nobs > 0.0 else math.nan)) * fp[f + i]
+                h = fp[f + i]
             else:
                 g = (x - nobs) * fp[f + i]
                 h = fp[f + i]
@@ -512,25 +523,31 @@ def _expr(mode, ins_k, ip, fp, val, tv, adj, tadj, second):
 
 
 @njit(**OPTS)
-def _unbinned(mode, ins_k, ip, fp, val, tv, adj, tadj, second):
-    """rate - sum_i w_i ln density_i: value, reverse, second order."""
-    b, f = ins_k[F_IP], ins_k[F_FP]
+def _unbinned(mode, ins_k, ip, fp, val, tv, adj, tadj, data, second):
+    """rate - sum_i w_i ln density_i, w_i = data[index_i] (points of weight 0 skipped):
+    value, reverse, second order."""
+    b = ins_k[F_IP]
     m = ip[b]
-    rpos = ip[b + 1 + m]
+    rpos = ip[b + 1 + 2 * m]
     if mode == 0:
         t = val[rpos]
         for i in range(m):
-            d = val[ip[b + 1 + i]]
-            t -= fp[f + i] * (math.log(d) if d > 0.0 else (-math.inf if d == 0.0 else math.nan))
+            w = data[ip[b + 1 + i]]
+            if w != 0.0:
+                d = val[ip[b + 1 + m + i]]
+                t -= w * (math.log(d) if d > 0.0 else (-math.inf if d == 0.0 else math.nan))
         val[ins_k[F_OUT]] = t
         return t
     adj[rpos] += 1.0
     for i in range(m):
-        p = ip[b + 1 + i]
+        w = data[ip[b + 1 + i]]
+        if w == 0.0:
+            continue
+        p = ip[b + 1 + m + i]
         d = val[p]
-        adj[p] -= fp[f + i] / d
+        adj[p] -= w / d
         if second:
-            tadj[p] += fp[f + i] / (d * d) * tv[p]
+            tadj[p] += w / (d * d) * tv[p]
     return 0.0
 
 
@@ -603,7 +620,7 @@ def _fwd(ins, ip, fp, val, pars, data, lgam, terms, scratch, work):
         elif op == OP_MVN:
             total += _mvn(_int(0), row, ip, fp, val, val, val, val, data, _bool(0))
         elif op == OP_UNBINNED:
-            total += _unbinned(_int(0), row, ip, fp, val, val, val, val, _bool(0))
+            total += _unbinned(_int(0), row, ip, fp, val, val, val, val, data, _bool(0))
         else:
             total += _term(_int(0), row, ip, fp, val, val, val, val, data, lgam, _bool(0))
     return total
@@ -655,7 +672,7 @@ def _rev(ins, ip, fp, val, tv, adj, tadj, data, grad, hv, second, terms, scratch
         elif op == OP_MVN:
             _mvn(_int(2), row, ip, fp, val, tv, adj, tadj, data, second)
         elif op == OP_UNBINNED:
-            _unbinned(_int(2), row, ip, fp, val, tv, adj, tadj, second)
+            _unbinned(_int(2), row, ip, fp, val, tv, adj, tadj, data, second)
         else:
             _term(_int(2), row, ip, fp, val, tv, adj, tadj, data, data, second)
 
@@ -742,12 +759,15 @@ def expected(ins, ip, fp, val, pars, out):
     for k in range(ins.shape[0]):
         row = ins[k]
         op = row[F_OP]
-        if op != OP_POISSON and op != OP_POISSON_AUX and op != OP_GAUSS and op != OP_MVN:
+        if (op != OP_POISSON and op != OP_POISSON_AUX and op != OP_GAUSS and op != OP_MVN
+                and op != OP_LOGNORMAL and op != OP_UNBINNED):
             continue
         b, f = row[F_IP], row[F_FP]
         m = ip[b]
         for i in range(m):
             x = val[ip[b + 1 + m + i]]
-            if op == OP_POISSON_AUX:
+            if op == OP_POISSON_AUX or op == OP_UNBINNED:  # UNBINNED: quadrature weight x density
                 x *= fp[f + i]
+            elif op == OP_LOGNORMAL:
+                x = math.exp(x)
             out[ip[b + 1 + i]] = x

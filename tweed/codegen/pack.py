@@ -27,7 +27,7 @@ from tweed.ir.ops import TERM_OPS, Op
 # opcodes (shared with numba_kernels.py)
 OP_PARAMS, OP_INTERP, OP_ADD, OP_MUL, OP_SEGSUM, OP_SEGPROD = range(6)
 OP_POISSON, OP_GAUSS, OP_POISSON_AUX = range(6, 9)
-OP_EXPR, OP_MVN, OP_UNBINNED = 9, 10, 11
+OP_EXPR, OP_MVN, OP_UNBINNED, OP_LOGNORMAL = 9, 10, 11, 12
 
 # instruction fields
 F_OP, F_OUT, F_SIZE, F_IP, F_FP, F_CODE = range(6)
@@ -251,11 +251,12 @@ def _lower_mvn(p: _Packer, n: Node):
 
 
 def _lower_unbinned(p: _Packer, n: Node):
-    """ints: [n events, density positions..., rate position]; floats: the event weights."""
-    w = np.asarray(n.attr("weights").array, dtype=float)
-    dens = p.positions(n.args[0], w.size)
+    """ints: [n points, data indices..., density positions..., rate position]; floats: grid."""
+    idx = n.attr("index").array
+    grid = np.asarray(n.attr("grid").array, dtype=float)
+    dens = p.positions(n.args[0], idx.size)
     rate = p.positions(n.args[1])[:1]
-    p.emit(n, OP_UNBINNED, [w.size, *dens, *rate], floats=w if w.size else np.zeros(1), size=1)
+    p.emit(n, OP_UNBINNED, [idx.size, *idx, *dens, *rate], floats=grid if grid.size else np.zeros(1), size=1)
 
 
 def _lower_term(opcode: int):
@@ -264,7 +265,7 @@ def _lower_term(opcode: int):
         k = idx.size
         pos = p.positions(n.args[0], k)
         floats = None
-        if opcode == OP_GAUSS:
+        if opcode in (OP_GAUSS, OP_LOGNORMAL):
             sigma = np.broadcast_to(n.attr("sigma").array, (k,)).astype(float)
             const = float(np.sum(np.log(sigma)) + k * 0.5 * np.log(2 * np.pi))
             floats = np.concatenate([1.0 / sigma**2, [const]])
@@ -292,6 +293,7 @@ LOWER = {
     Op.POISSON_AUX: _lower_term(OP_POISSON_AUX),
     Op.EXPR: _lower_expr,
     Op.MVNORMAL: _lower_mvn,
+    Op.LOGNORMAL: _lower_term(OP_LOGNORMAL),
     Op.UNBINNED: _lower_unbinned,
 }
 

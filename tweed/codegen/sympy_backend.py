@@ -286,8 +286,14 @@ def symbolic_nll(module):
             out = [_interp_shift_sym(at["code"], a[i], float(lo[i]), float(nom[i]), float(hi[i]))
                    for i in range(size)]
         elif op is Op.UNBINNED:
-            w = at["weights"].array
-            out = [args[1][0] - sp.Add(*[float(w[i]) * sp.log(d) for i, d in enumerate(args[0])])]
+            w = data[at["index"].array]
+            out = [args[1][0] - sp.Add(*[float(w[i]) * sp.log(d) for i, d in enumerate(args[0]) if w[i] != 0])]
+        elif op is Op.LOGNORMAL:
+            idx, sig = at["index"].array, np.broadcast_to(at["sigma"].array, at["index"].shape)
+            x = args[0] * idx.size if len(args[0]) == 1 else args[0]
+            out = [sp.Add(*[((float(np.log(data[d])) - x[i]) / float(sig[i])) ** 2 / 2
+                            + float(np.log(sig[i]) + 0.5 * np.log(2 * np.pi) + np.log(data[d]))
+                            for i, d in enumerate(idx)])]
         elif op in (Op.POISSON, Op.POISSON_AUX, Op.GAUSS, Op.MVNORMAL):
             idx = at["index"].array
             x = args[0] * idx.size if len(args[0]) == 1 else args[0]

@@ -79,8 +79,14 @@ def _eval(node: Node, vals: dict[int, np.ndarray], pars: np.ndarray, data, offse
         P = at["precision"].array.reshape(idx.size, idx.size)
         return 0.5 * r @ P @ r + 0.5 * idx.size * np.log(2 * np.pi) + 0.5 * at["logdet"]
     if op is Op.UNBINNED:
+        w = data[at["index"].array]
+        on = w != 0
         with np.errstate(divide="ignore", invalid="ignore"):
-            return float(np.asarray(a[1]).sum()) - np.sum(at["weights"].array * np.log(a[0]))
+            return float(np.asarray(a[1]).sum()) - np.sum(w[on] * np.log(a[0][on]))
+    if op is Op.LOGNORMAL:
+        n = data[at["index"].array]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.sum(gauss_nll(np.log(n), a[0], at["sigma"].array) + np.log(n))
     if op is Op.POISSON:
         n = data[at["index"].array]
         return np.sum(poisson_nll(n, np.broadcast_to(a[0], n.shape)))
@@ -115,10 +121,12 @@ def expected_data(module: Module, pars) -> np.ndarray:
     vals = evaluate(module, pars)
     out = np.full(module.data.array.shape, np.nan)
     for t in module.terms:
-        if t.op is Op.UNBINNED:  # its events are not data entries
-            continue
         x = np.broadcast_to(vals[id(t.args[0])], t.attr("index").shape)
         if t.op is Op.POISSON_AUX:
             x = x * t.attr("tau").array
+        elif t.op is Op.UNBINNED:  # Asimov weights: quadrature weight x event-rate density
+            x = x * t.attr("grid").array
+        elif t.op is Op.LOGNORMAL:  # the datum whose log is the mean (the median)
+            x = np.exp(x)
         out[t.attr("index").array] = x
     return out

@@ -126,7 +126,7 @@ def infer_shape(op: Op, args: tuple["Node", ...], attrs: dict[str, Any]) -> tupl
         return (sum(_length(a.shape) for a in args),)
     if op in (Op.SEGMENT_SUM, Op.SEGMENT_PROD):
         return (max(_length(attrs["offsets"].shape) - 1, 0),)
-    if op in (Op.POISSON, Op.GAUSS, Op.POISSON_AUX, Op.MVNORMAL, Op.UNBINNED):
+    if op in (Op.POISSON, Op.GAUSS, Op.POISSON_AUX, Op.MVNORMAL, Op.LOGNORMAL, Op.UNBINNED):
         return ()
     raise IRError(f"no shape rule for op {op}")
 

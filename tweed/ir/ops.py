@@ -28,13 +28,16 @@ class Op(enum.Enum):
     GAUSS = "gauss"  # sum_i -ln N(data[index_i] | x_i, sigma_i) {index, sigma}
     POISSON_AUX = "poisson_aux"  # sum_i -ln Pois_c(data[index_i] | x_i*tau_i) {index, tau}
     MVNORMAL = "mvnormal"  # -ln MVN(data[index] | x, Sigma) {index, precision=Sigma^-1 flat, logdet}
-    # extended unbinned likelihood of events baked into `density`: rate - sum_i w_i ln density_i,
-    # density = the event-rate density at each event (rate x normalised pdf), rate = expected
-    # number of events (0 for a non-extended pdf); index is empty (events are not in the data)
-    UNBINNED = "unbinned"  # args: density (n,), rate () {index, weights}
+    # -ln LogN(data[index_i] | mu=x_i, sigma_i) {index, sigma}
+    LOGNORMAL = "lognormal"
+    # extended unbinned likelihood: rate - sum_i data[index_i] ln density_i over points (events
+    # and a quadrature grid on the observable's range [lo, hi]); density = the event-rate density
+    # at each point, rate = the expected number of events (0 for a plain pdf); data[index_i] =
+    # event weights (grid points 0); expected data[index_i] = grid_i * density_i (Asimov weights)
+    UNBINNED = "unbinned"  # args: density (n,), rate () {index, grid, points, observable, lo, hi}
 
 
-TERM_OPS = frozenset({Op.POISSON, Op.GAUSS, Op.POISSON_AUX, Op.MVNORMAL, Op.UNBINNED})
+TERM_OPS = frozenset({Op.POISSON, Op.GAUSS, Op.POISSON_AUX, Op.MVNORMAL, Op.LOGNORMAL, Op.UNBINNED})
 
 # Interpolation codes, named as pyhf names them ("4p" is pyhf's code4p = ROOT histosys code 4).
 # Which codes an op accepts: the verifier's table.
@@ -61,7 +64,8 @@ ATTR_KEYS: dict[Op, tuple[tuple[str, ...], tuple[str, ...]]] = {
     Op.GAUSS: (("index", "sigma"), ()),
     Op.POISSON_AUX: (("index", "tau"), ()),
     Op.MVNORMAL: (("index", "logdet", "precision"), ()),
-    Op.UNBINNED: (("index", "weights"), ()),
+    Op.LOGNORMAL: (("index", "sigma"), ()),
+    Op.UNBINNED: (("grid", "hi", "index", "lo", "observable", "points"), ()),
 }
 
 # Number of args per op: (min, max); None = unbounded.
@@ -82,5 +86,6 @@ ARITY: dict[Op, tuple[int, int | None]] = {
     Op.GAUSS: (1, 1),
     Op.POISSON_AUX: (1, 1),
     Op.MVNORMAL: (1, 1),
+    Op.LOGNORMAL: (1, 1),
     Op.UNBINNED: (2, 2),
 }

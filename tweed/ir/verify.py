@@ -118,14 +118,18 @@ def _check_mvnormal(node: Node, m: Module) -> None:
 
 
 def _check_unbinned(node: Node, m: Module) -> None:
-    if _int_const(node, "index").array.size:
-        _fail(node, "an unbinned term reads no data entries: index must be empty")
-    w = _float_const(node, "weights")
+    _check_term(node, m)
+    n = node.attr("index").shape
     dens, rate = node.args
-    if len(dens.shape) != 1 or w.shape != dens.shape:
-        _fail(node, f"weights {w.shape} must match the event densities {dens.shape}")
+    if dens.shape != n:
+        _fail(node, f"the densities {dens.shape} must match the data entries {n}")
+    for key in ("grid", "points"):
+        if _float_const(node, key).shape != n:
+            _fail(node, f"attribute {key} must have one value per data entry {n}")
     if rate.shape not in ((), (1,)):
         _fail(node, f"the expected number of events must be a scalar, has shape {rate.shape}")
+    if not node.attr("lo") < node.attr("hi"):
+        _fail(node, "the observable range needs lo < hi")
 
 
 def _check_const(node: Node, m: Module) -> None:
@@ -153,6 +157,7 @@ CHECKS: dict[Op, Callable[[Node, Module], None]] = {
     Op.GAUSS: _check_term,
     Op.POISSON_AUX: _check_term,
     Op.MVNORMAL: _check_mvnormal,
+    Op.LOGNORMAL: _check_term,
     Op.UNBINNED: _check_unbinned,
 }
 

@@ -95,7 +95,6 @@ class AsymptoticCalculator:
     def asimov(self) -> tuple[np.ndarray, FitResult, FitResult]:
         """(Asimov data, the fit that made them, the free fit to them)."""
         if self._asimov is None:
-            self.model.require_binned("asymptotic CLs")
             gen = self._check(
                 f"POI-fixed fit (mu={self.asimov_mu}) generating the Asimov data",
                 fit(self.model, self.data, poi_value=self.asimov_mu, hessian=False, **self.kw))

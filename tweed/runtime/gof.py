@@ -17,6 +17,7 @@ import numpy as np
 from scipy.special import gammaln, xlogy
 from scipy.stats import chi2
 
+from tweed.errors import InputError
 from tweed.runtime.fit import FitResult, fit
 
 
@@ -45,12 +46,16 @@ def saturated_nll(model, data=None) -> float:
     for _, didx, _, const in model.kernels.mvn_blocks():
         pois[didx] = False
         total += const
+    logn = model._kind == 4  # lognormal: at its own median
+    pois[logn] = False
+    total += float(np.sum(np.log(d[logn]) + np.log(model._width[logn]) + 0.5 * np.log(2 * np.pi)))
     n = d[pois]
     return total + float(np.sum(n - xlogy(n, n) + gammaln(n + 1.0)))
 
 
 def goodness_of_fit(model, data=None) -> GoodnessOfFit:
-    model.require_binned("the saturated-model goodness of fit")
+    if model.unbinned:
+        raise InputError("the saturated-model goodness of fit is not defined for unbinned terms")
     d = model.data if data is None else np.asarray(data, dtype=float)
     best = fit(model, data, hessian=False).require_success("fit for the goodness of fit")
     q = max(2.0 * (best.nll - saturated_nll(model, d)), 0.0)

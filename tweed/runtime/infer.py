@@ -176,8 +176,10 @@ def upper_limit(model, level: float = 0.05, test_stat: str = "qtilde", data=None
         lo, hi = (float(x) for x in bracket)
     else:
         lo, hi = (float(x) for x in calc.bounds()[model.poi_index])
-        # a POI bounded at, say, 1e30 is no bracket: start at 10 and widen as needed
+        # a POI bounded at, say, 1e30 is no bracket: start at 10 and widen as needed; an upper
+        # limit on a signal strength is not negative (a POI bounded below 0 brackets from 0)
         hi = min(hi, START_MAX)
+        lo = max(lo, 0.0)
     for _ in range(60):
         if min(curves.f(lo, i) for i in range(6)) >= 0 or lo <= 0:
             break

@@ -203,15 +203,17 @@ class CompiledModel:
         """Data for a-priori expected results (Spey's ExpectationType.apriori): the background-only
         expectation in the main bins (the front end's, else the model's at its nominal parameters
         with the POI at 0) and the observed auxiliary data."""
-        self.require_binned("a-priori expected results")
         out = self.data.copy()
+        x = self.inits()
+        if self.poi_index is not None:
+            x[self.poi_index] = 0.0
         if self.background is not None:
             out[: self.n_main] = self.background
         else:
-            x = self.inits()
-            if self.poi_index is not None:
-                x[self.poi_index] = 0.0
             out[: self.n_main] = self.expected_data(x, include_auxdata=False)
+        events = self._kind == 3  # unbinned terms: the Asimov weights at the same point
+        if np.any(events):
+            out[events] = self.expected_data(x)[events]
         return out
 
     def fit(self, data=None, **options):
@@ -222,32 +224,33 @@ class CompiledModel:
 
     @property
     def unbinned(self) -> bool:
-        """Whether the likelihood has unbinned terms (their events are not data entries)."""
+        """Whether the likelihood has unbinned terms (Asimov data: quadrature weights; no toys)."""
         return bool(getattr(self.kernels, "has_unbinned", False))
 
-    def require_binned(self, what: str) -> None:
-        """A clear error for what needs Asimov data or pseudo-data of every term."""
+    def require_sampling(self, what: str) -> None:
+        """A clear error for what needs pseudo-data of an unbinned term."""
         if self.unbinned:
             from tweed.errors import InputError
 
-            raise InputError(f"{what} is not available for this model: it needs Asimov data or pseudo-data, "
-                             "which Tweed does not build for unbinned terms (or lognormal constraints); "
-                             "fits, profile scans, NLL values, gradients and Hessians work")
+            raise InputError(f"{what} is not available for this model: it needs pseudo-data, which Tweed "
+                             "does not sample for unbinned terms (fits, profile scans, asymptotic CLs and "
+                             "limits work)")
 
     def asimov_data(self, poi_value: float, data=None, **fit_options) -> np.ndarray:
         """pyhf's Asimov data: expected data at the POI-fixed fit to (observed) data."""
         from tweed.runtime.fit import fit
 
-        self.require_binned("Asimov data")
         res = fit(self, data=data, poi_value=poi_value, hessian=False, **fit_options)
         return self.expected_data(res.bestfit)
 
     def sample(self, pars, n: int, rng: np.random.Generator | None = None) -> np.ndarray:
         """n pseudo-datasets at pars: Poisson main and Poisson/Gaussian auxiliary data."""
-        self.require_binned("sampling pseudo-data")
+        self.require_sampling("sampling pseudo-data")
         rng = rng or np.random.default_rng()
         lam = self.expected_data(pars)
         out = np.empty((n, lam.size))
+        logn = self._kind == 4
+        out[:, logn] = np.exp(rng.normal(np.log(lam[logn]), self._width[logn], size=(n, int(logn.sum()))))
         pois = self._kind == 0
         out[:, pois] = rng.poisson(np.clip(lam[pois], 0.0, None), size=(n, int(pois.sum())))
         gaus = self._kind == 1

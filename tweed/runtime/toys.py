@@ -153,6 +153,8 @@ def sample_toy(model, pars: np.ndarray, rng: np.random.Generator, lam=None) -> n
     out[pois] = rng.poisson(np.clip(lam[pois], 0.0, None))
     gaus = kind == 1
     out[gaus] = rng.normal(lam[gaus], width[gaus])
+    logn = kind == 4
+    out[logn] = np.exp(rng.normal(np.log(lam[logn]), width[logn]))
     for _, didx, cov, _ in model.kernels.mvn_blocks() if np.any(kind == 2) else ():
         out[didx] = rng.multivariate_normal(lam[didx], cov)
     return out
@@ -264,7 +266,7 @@ def toy_hypotest(model, mu: float = 1.0, ntoys: int = 2000, seed: int = 0, test_
     """Toy-based CLs at POI value mu (pyhf's ToyCalculator), toys first_toy..first_toy+ntoys-1."""
     if model.poi_index is None:
         raise ValueError("the model has no POI: nothing to test")
-    model.require_binned("toy-based CLs")
+    model.require_sampling("toy-based CLs")
     if getattr(model.kernels, "minimize_batch", None) is None:
         raise ValueError(f"the {model.kernels.name} backend has no batched fits for toys")
     data = model.data if data is None else np.asarray(data, dtype=float)

@@ -61,7 +61,7 @@ class _Lowering:
         self.extra_terms: list[tuple[str, object]] = []
         # names Tweed's exporter made expression-safe (theta_3 for theta[3]): restored on reading
         self.names: dict[str, str] = dict(((doc.get("misc") or {}).get("tweed") or {}).get("parameter_names") or {})
-        self.unbinned: list[Node] = []  # unbinned terms (and lognormal constraints)
+        self.unbinned: list[dict] = []  # unbinned terms' parts (hs3/unbinned.py)
         self.point: dict[str, float] = {}  # the analysis' parameter point
         self.const: set[str] = set()
         self.globs: set[str] = set()  # global observables: data, not parameters
@@ -298,15 +298,11 @@ class _Lowering:
             self.extra_terms.append(("poisson", node, centre, 1.0))
             return
         if t == "lognormal_dist":  # -ln LogN(x | mu, sigma) of a datum x
+            sigma = self.number(d.get("sigma"), f"{dw}/sigma")
             node, centre = self.sides(d, "mu", datum, dw)
-            sig = self.value(d.get("sigma"), f"{dw}/sigma")
             if centre <= 0:
                 self.fail(f"{dw}/x", f"lognormal_dist: the datum must be positive, got {centre}")
-            lx = repr(math.log(centre))
-            pdf = Node(Op.EXPR, (node, sig), {"expr": f"exp(-0.5 * (({lx} - x0) / x1) ** 2) / "
-                                                      f"({centre!r} * x1 * {math.sqrt(2 * math.pi)!r})"})
-            self.unbinned.append(Node(Op.UNBINNED, (Node(Op.CONCAT, (pdf,)), _const(0.0)), {
-                "index": Const(np.zeros(0, dtype=np.int64)), "weights": Const(np.ones(1))}))
+            self.extra_terms.append(("lognormal", node, centre, sigma))
             return
         if t == "multivariate_normal_dist":
             xs, mean, cov = d.get("x") or [], d.get("mean") or [], d.get("covariances") or []
@@ -377,8 +373,6 @@ def _unbinned(L: _Lowering, idx: int, d: dict, di: int, datum: dict, where: str)
     bad = np.flatnonzero(~np.isfinite(ev) | (ev < lo) | (ev > hi))
     if bad.size:
         L.fail(f"/data/{di}/entries/{bad[0]}", f"entry {ev[bad[0]]} outside the axis range [{lo}, {hi}]")
-    if ev.size == 0:  # no events: only the expected number counts (one weightless point)
-        ev, w = np.array([0.5 * (lo + hi)]), np.zeros(1)
     main = d.get("name")
     if d.get("type") == "product_dist":
         shape = [f for f in d.get("factors") or [] if _mentions(L, f, obs)]
@@ -389,7 +383,7 @@ def _unbinned(L: _Lowering, idx: int, d: dict, di: int, datum: dict, where: str)
             if f != shape[0]:
                 L.term(f, None, f"/distributions/{idx}/factors/{k}")
         main = shape[0]
-    L.unbinned.append(Unbinned(L, obs, lo, hi).term(main, ev, w, where))
+    L.unbinned.append(Unbinned(L, obs, lo, hi).term(main, ev, w))
 
 
 def _mentions(L: _Lowering, name: str, obs: str) -> bool:
@@ -539,11 +533,17 @@ def lower(doc: dict, source: str, analysis: str | None = None) -> Module:
             continue
         idx = Const(np.array([n_main + len(aux)]))
         aux.append(centre)
-        if kind == "gauss":
-            terms.append(Node(Op.GAUSS, (node,), {"index": idx, "sigma": Const(np.array(width))}))
+        if kind in ("gauss", "lognormal"):
+            op = Op.GAUSS if kind == "gauss" else Op.LOGNORMAL
+            terms.append(Node(op, (node,), {"index": idx, "sigma": Const(np.array(width))}))
         else:
             terms.append(Node(Op.POISSON_AUX, (node,), {"index": idx, "tau": Const(np.array(width))}))
-    terms.extend(L.unbinned)
+    for u in L.unbinned:
+        idx = Const(np.arange(n_main + len(aux), n_main + len(aux) + u["points"].size))
+        aux.extend(u["weights"].tolist())
+        terms.append(Node(Op.UNBINNED, (u["density"], u["rate"]), {
+            "index": idx, "grid": Const(u["grid"]), "points": Const(u["points"]),
+            "observable": u["observable"], "lo": u["lo"], "hi": u["hi"]}))
     chans, start = [], 0
     for r, obs, cname in L.main:
         chans.append(Channel(cname, start, start + obs.size))

@@ -8,8 +8,15 @@ for an extended `mixture_dist` (nu = sum_k c_k, RooFit's and pyhs3's convention:
 ln N! is left out), and -sum_i w_i ln f(x_i) for any other pdf (not extended). Every f_k is
 normalised over the data axis [min, max]: analytically for gaussian/normal, exponential,
 lognormal, uniform and polynomial distributions, by 64-point Gauss-Legendre quadrature for
-`generic_dist` (as pyhs3 does). The events are constants of the density expressions; they
-are not entries of the data vector, so Asimov data and toys are not built for these terms.
+`generic_dist` (as pyhs3 does).
+
+The densities are evaluated at the events and at a quadrature grid on the axis (composite
+Gauss-Legendre, GRID_PANELS x GRID_ORDER points). The event weights w_i are data entries (the
+grid's are 0); the expected value of entry i is grid_i x density_i (0 at events), so the
+model's expected data at a parameter point are the Asimov data of the unbinned term:
+NLL_Asimov(theta) = nu(theta) - integral lambda(x; theta_hat) ln lambda(x; theta) dx by
+quadrature. For a pdf that is not extended the grid weights carry the observed number of
+events, so the Asimov weights add up to it.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from tweed.ir.build import const as _const
 from tweed.ir.node import Const, Node
 from tweed.ir.ops import Op
 
+GRID_PANELS, GRID_ORDER = 32, 8
 GL_ORDER = 64
 _SQRT2 = repr(math.sqrt(2.0))
 _SQRT2PI = repr(math.sqrt(2.0 * math.pi))
@@ -42,15 +50,26 @@ class Unbinned:
         self.L, self.obs, self.lo, self.hi = L, obs, float(lo), float(hi)
 
     # -- public: the term of one (distribution, unbinned datum) pair ---------------------------
-    def term(self, name: str, events: np.ndarray, weights: np.ndarray, where: str) -> Node:
-        at = _const(events)
+    def term(self, name: str, events: np.ndarray, weights: np.ndarray) -> dict:
+        """The term's parts: density and rate nodes, and per point (events, then the grid) its
+        observed weight, its quadrature weight and its coordinate."""
+        t, w = np.polynomial.legendre.leggauss(GRID_ORDER)
+        edges = np.linspace(self.lo, self.hi, GRID_PANELS + 1)
+        half = 0.5 * np.diff(edges)[:, None]
+        gx = (0.5 * (edges[1:] + edges[:-1]))[:, None] + half * t
+        gw = (half * w).ravel()
+        points = np.concatenate([events, gx.ravel()])
+        at = _const(points)
         idx, d = self.L.dists[name]
         if d.get("type") == "mixture_dist":
             dens, rate = self.mixture(name, at)
+            extended = rate.op is not Op.CONST or float(rate.attr("value").array) != 0.0
         else:
-            dens, rate = self.pdf(name, at), _const(0.0)
-        return Node(Op.UNBINNED, (dens, rate), {"index": Const(np.zeros(0, dtype=np.int64)),
-                                                "weights": Const(np.asarray(weights, dtype=float))})
+            dens, rate, extended = self.pdf(name, at), _const(0.0), False
+        scale = 1.0 if extended else float(np.sum(weights))
+        return {"density": dens, "rate": rate, "weights": np.concatenate([weights, np.zeros(gw.size)]),
+                "grid": np.concatenate([np.zeros(events.size), gw * scale]), "points": points,
+                "observable": self.obs, "lo": self.lo, "hi": self.hi}
 
     # -- distributions ---------------------------------------------------------------------------
     def mixture(self, name: str, at: Node) -> tuple[Node, Node]:
