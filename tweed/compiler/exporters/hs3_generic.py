@@ -2,8 +2,10 @@
 (datacards, combinations of several formats, reparametrised models).
 
 Every main bin becomes a poisson_dist whose mean is a function of the parameters, paired with
-a point datum; every auxiliary term a gaussian_dist, poisson_dist or multivariate_normal_dist
-in the likelihood's aux_distributions. The expected rates are written node by node: sums and
+a point datum; every auxiliary term a gaussian_dist, poisson_dist, lognormal_dist or
+multivariate_normal_dist in the likelihood's aux_distributions; every unbinned term a
+generic_dist of its observable (inside an extended mixture_dist when extended) paired with
+its unbinned data. The expected rates are written node by node: sums and
 products as HS3 `sum`/`product` functions, interpolations and expressions as `generic_function`
 expression strings (piecewise codes through min/max, so no conditionals are needed). Numbers
 are written with repr(), so a file read back gives the same NLL to rounding.
@@ -61,6 +63,8 @@ class _Writer:
             self.names[name] = safe
         self.offsets = module.offsets
         self.par_names = module.par_names
+        self.observables: dict[int, str] = {}  # id of an unbinned term's points constant -> x
+
 
     # -- one element of a node: a number, a parameter name, or a function name ---------------------
     def elem(self, node: Node, i: int) -> str:
@@ -113,6 +117,8 @@ class _Writer:
 
     def _elem(self, node: Node, i: int) -> str:
         op, at = node.op, node.attrs
+        if op is Op.CONST and id(node) in self.observables:  # the observable itself
+            return self.observables[id(node)]
         if op is Op.CONST:
             a = node.attr("value").array
             return _num(a if a.ndim == 0 else a[i])
@@ -220,9 +226,13 @@ def from_module(module: Module) -> dict:
     dists, lik_dists, lik_data, aux, data_docs = [], [], [], [], []
     aux_entries: list[tuple[int, dict]] = []
     main_entries: dict[int, str] = {}
+    unbinned = []
     for t, term in enumerate(module.terms):
         arg = term.args[0]
         idx = term.attr("index").array.astype(int)
+        if term.op is Op.UNBINNED:
+            unbinned.append(term)
+            continue
         if term.op is Op.MVNORMAL:
             k = idx.size
             P = term.attr("precision").array.reshape(k, k)
@@ -245,9 +255,10 @@ def from_module(module: Module) -> dict:
                 m = w._function(term, j, "product", factors=[mean, repr(tau)]) if tau != 1.0 else mean
                 aux_entries.append((int(d), {"name": f"aux_{d}", "type": "poisson_dist", "mean": m,
                                              "x": float(data[d])}))
-            elif term.op is Op.GAUSS:
+            elif term.op in (Op.GAUSS, Op.LOGNORMAL):
                 s = term.attr("sigma").array
-                aux_entries.append((int(d), {"name": f"aux_{d}", "type": "gaussian_dist", "mean": mean,
+                kind, key = ("gaussian_dist", "mean") if term.op is Op.GAUSS else ("lognormal_dist", "mu")
+                aux_entries.append((int(d), {"name": f"aux_{d}", "type": kind, key: mean,
                                              "x": float(data[d]), "sigma": float(s[j] if s.ndim else s)}))
             else:
                 raise InputError(f"likelihood term {term.op.value!r} has no HS3 form")
@@ -265,11 +276,20 @@ def from_module(module: Module) -> dict:
         data_docs.append({"name": f"obs_{name}", "type": "point", "value": float(data[b])})
         lik_dists.append(name)
         lik_data.append(f"obs_{name}")
+    normalised = []
+    for k, term in enumerate(unbinned):
+        dist, datum = _unbinned(w, term, data, k)
+        dists.extend(dist)
+        normalised.append(dist[-1]["name"])
+        data_docs.append(datum)
+        lik_dists.append(dist[0]["name"])
+        lik_data.append(datum["name"])
     for _, dist in sorted(aux_entries, key=lambda e: e[0]):
         if dist["type"] == "multivariate_normal_dist":
             dist["x"] = [w.name_of(v) for v in dist["x"]]
         else:
-            dist["mean"] = w.name_of(dist["mean"])
+            key = "mu" if dist["type"] == "lognormal_dist" else "mean"
+            dist[key] = w.name_of(dist[key])
         dists.append(dist)
         aux.append(dist["name"])
     lik = {"name": "likelihood", "distributions": lik_dists, "data": lik_data}
@@ -281,6 +301,53 @@ def from_module(module: Module) -> dict:
     doc = {"metadata": _meta(), "distributions": dists, "functions": w.functions, "data": data_docs,
            "likelihoods": [lik], "domains": domains, "parameter_points": points, "analyses": analyses}
     renamed = {v: k for k, v in w.names.items() if k != v}
+    misc = {}
     if renamed:
-        doc["misc"] = {"tweed": {"parameter_names": renamed}}
+        misc["parameter_names"] = renamed
+    if normalised:  # Tweed reads these densities as they are; other readers normalise them again
+        misc["normalised"] = normalised
+    if misc:
+        doc["misc"] = {"tweed": misc}
     return doc
+
+
+def _find_const(root: Node, value) -> Node | None:
+    """The constant node under root holding exactly `value` (an unbinned term's points)."""
+    from tweed.ir.node import topo_order
+
+    for node in topo_order([root]):
+        if node.op is Op.CONST and node.attr("value") == value:
+            return node
+    return None
+
+
+def _unbinned(w: "_Writer", term: Node, data: np.ndarray, k: int) -> tuple[list[dict], dict]:
+    """An unbinned term as a generic_dist of its observable (in an extended mixture_dist when
+    it is extended) and its unbinned data: the density written node by node as a function of x."""
+    dens, rate = term.args
+    pts = term.attr("points").array
+    idx = term.attr("index").array.astype(int)
+    events = term.attr("grid").array == 0
+    obs = term.attr("observable")
+    taken = set(w.names.values())
+    name = obs if re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", obs) and obs not in taken else f"obs_{k}"
+    pnode = _find_const(dens, term.attr("points"))
+    if pnode is None:
+        raise InputError(f"unbinned term {k}: its density no longer reads the observable (folded by an "
+                         "optimisation pass); export the model as read")
+    w.observables[id(pnode)] = name
+    lam = w.var(w.elem(dens, 0))
+    datum = {"name": f"events_{k}", "type": "unbinned",
+             "axes": [{"name": name, "min": float(term.attr("lo")), "max": float(term.attr("hi"))}],
+             "entries": [[float(x)] for x in pts[events]]}
+    wts = data[idx[events]]
+    if np.any(wts != 1.0):
+        datum["weights"] = [float(x) for x in wts]
+    extended = not (rate.op is Op.CONST and float(np.sum(rate.attr("value").array)) == 0.0)
+    if not extended:
+        return [{"name": f"unbinned_{k}", "type": "generic_dist", "expression": lam}], datum
+    nu = w.name_of(w.elem(rate, 0))
+    pdf = {"name": f"unbinned_{k}_pdf", "type": "generic_dist", "expression": f"{lam} / {nu}"}
+    mix = {"name": f"unbinned_{k}", "type": "mixture_dist", "extended": True, "summands": [pdf["name"]],
+           "coefficients": [nu]}
+    return [mix, pdf], datum

@@ -56,7 +56,7 @@ class _Lowering:
         self.data = {d.get("name"): (i, d) for i, d in enumerate(doc.get("data") or [])}
         self.params: dict[str, str] = {}  # name -> kind (first use)
         self.cons: dict[str, tuple] = {}  # parameter -> (kind, centre, width); first wins
-        self.func_nodes: dict[str, Node] = {}
+        self.func_nodes: dict[tuple, Node] = {}
         self.main: list[tuple[Node, np.ndarray, str]] = []  # rate, observed, channel name
         self.extra_terms: list[tuple[str, object]] = []
         # names Tweed's exporter made expression-safe (theta_3 for theta[3]): restored on reading
@@ -66,6 +66,8 @@ class _Lowering:
         self.const: set[str] = set()
         self.globs: set[str] = set()  # global observables: data, not parameters
         self.refs = _references(doc)
+        self.bind: dict[str, Node] = {}  # names bound to nodes (an observable) while lowering a pdf
+        self.normalised = set(((doc.get("misc") or {}).get("tweed") or {}).get("normalised") or [])
 
     def fail(self, where: str, msg: str):
         raise InputError(msg, source=self.src, location=where)
@@ -78,6 +80,8 @@ class _Lowering:
             self.fail(where, f"expected a number or a name, got {type(v).__name__}")
         if v in self.funcs:
             return self.function(v)
+        if v in self.bind:
+            return self.bind[v]
         if v in self.dists:
             self.fail(where, f"{v!r} is a distribution, expected a parameter or a function")
         v = self.names.get(v, v)
@@ -85,8 +89,9 @@ class _Lowering:
         return _param(v)
 
     def function(self, name: str) -> Node:
-        if name in self.func_nodes:
-            return self.func_nodes[name]
+        key = (name, tuple(sorted((k, id(v)) for k, v in self.bind.items())))
+        if key in self.func_nodes:
+            return self.func_nodes[key]
         i, f = self.funcs[name]
         where = f"/functions/{i}"
         t = f.get("type")
@@ -101,7 +106,7 @@ class _Lowering:
         else:
             self.fail(f"{where}/type", f"function type {t!r} is not supported (supported: product, sum, "
                                        "generic_function)")
-        self.func_nodes[name] = node
+        self.func_nodes[key] = node
         return node
 
     def expression(self, text: str, where: str, bind: dict[str, Node] | None = None) -> Node:
@@ -115,8 +120,12 @@ class _Lowering:
         except InputError as exc:
             self.fail(where, exc.message)
         names = irexpr.variables(tree)
-        bind = bind or {}
-        args = [bind[n] if n in bind else self.value(n, where) for n in names]
+        saved = self.bind
+        self.bind = {**saved, **(bind or {})}
+        try:
+            args = [self.value(n, where) for n in names]
+        finally:
+            self.bind = saved
         if not args:
             return _const(float(irexpr.evaluate(tree, {})))
         text2 = irexpr.to_text(irexpr.rename(tree, {n: f"x{k}" for k, n in enumerate(names)}))

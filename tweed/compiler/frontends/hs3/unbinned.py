@@ -132,6 +132,8 @@ class Unbinned:
             integ = " + ".join(f"x{k + 1} * {_num((self.hi ** (k + 1) - self.lo ** (k + 1)) / (k + 1))}"
                                for k in range(len(cs)))
             return _expr(f"({poly}) / ({integ})", (at, *cs))
+        if t == "generic_dist" and name in L.normalised:  # Tweed's export: normalised already
+            return L.expression(d.get("expression", ""), f"{dw}/expression", bind={self.obs: at})
         if t == "generic_dist":
             return self._generic(d.get("expression", ""), at, f"{dw}/expression")
         if t == "mixture_dist":
