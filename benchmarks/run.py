@@ -280,9 +280,13 @@ def markdown(all_results, extra, args) -> str:
         L += ["## Simplified likelihoods: Tweed vs Spey 0.2.7", "",
               "Run by this command through `benchmarks/simplified.py` (which can also run alone).", "",
               extra["simplified"], ""]
+    if "unbinned" in extra:
+        L += ["## Unbinned HS3 likelihoods: Tweed vs pyhs3 0.4.2", "",
+              "Run by this command through `benchmarks/unbinned.py` (which can also run alone).", "",
+              extra["unbinned"], ""]
     L += targets(all_results, extra)
     L += ["## Reproduce", "", "```bash",
-          "pip install -e . pyhf==0.7.6 jax jaxlib nextstat jsonpatch spey==0.2.7",
+          "pip install -e . pyhf==0.7.6 jax jaxlib nextstat jsonpatch spey==0.2.7 pyhs3==0.4.2",
           "python benchmarks/run.py --out docs/performance.md", "```", ""]
     return "\n".join(L)
 
@@ -356,6 +360,18 @@ def simplified(bins, reps) -> str:
     return out.read_text()
 
 
+def unbinned(reps) -> str:
+    out = Path(tempfile.mkdtemp(prefix="tweed-ub-")) / "unbinned.md"
+    p = subprocess.run([sys.executable, str(REPO / "benchmarks" / "unbinned.py"), "--reps", str(reps),
+                        "--out", str(out)], capture_output=True, text=True, cwd=REPO)
+    for line in p.stdout.splitlines():
+        if line.startswith("DISAGREEMENT"):
+            disagree("unbinned HS3: " + line.split(" ", 1)[1])
+    if not out.exists():
+        return "benchmarks/unbinned.py failed: " + (p.stderr.strip().splitlines() or ["?"])[-1]
+    return out.read_text()
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=None)
@@ -370,6 +386,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-ranking", action="store_true")
     ap.add_argument("--simplified-bins", default="50,100,200",
                     help="bins of the synthetic simplified likelihoods vs Spey ('' to skip)")
+    ap.add_argument("--no-unbinned", action="store_true", help="skip the unbinned HS3 rows vs pyhs3")
     ap.add_argument("--json", default=None, help="also dump raw results here")
     args = ap.parse_args(argv)
     all_results, extra = {}, {}
@@ -400,6 +417,8 @@ def main(argv=None) -> int:
         extra["scan"] = scan_1lbb()
     if args.simplified_bins:
         extra["simplified"] = simplified(args.simplified_bins, 3)
+    if not args.no_unbinned:
+        extra["unbinned"] = unbinned(args.reps)
     text = markdown(all_results, extra, args)
     if args.out:
         Path(args.out).write_text(text)
