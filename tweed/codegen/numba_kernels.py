@@ -434,92 +434,113 @@ def _term(mode, ins_k, ip, fp, val, tv, adj, tadj, data, lgam, second):
 
 # -- expressions (register programs from the sympy backend) and multivariate normal terms -----
 
+EXPR_BLOCK = 64  # points per block: each register op runs over a block (one dispatch per op and block)
+
+
 @njit(**OPTS)
-def _regs_run(ops, nops, o0, consts, regs):
+def _regs_block(ops, nops, o0, consts, R, m):
+    """The register program over m points at once: R[register, point]."""
     for q in range(nops):
         b = o0 + 4 * q
         code, d, a, c = ops[b], ops[b + 1], ops[b + 2], ops[b + 3]
         if code == 0:
-            regs[d] = consts[a]
+            v = consts[a]
+            for j in range(m):
+                R[d, j] = v
         elif code == 1:
-            regs[d] = regs[a] + regs[c]
+            for j in range(m):
+                R[d, j] = R[a, j] + R[c, j]
         elif code == 2:
-            regs[d] = regs[a] - regs[c]
+            for j in range(m):
+                R[d, j] = R[a, j] - R[c, j]
         elif code == 3:
-            regs[d] = regs[a] * regs[c]
+            for j in range(m):
+                R[d, j] = R[a, j] * R[c, j]
         elif code == 4:
-            regs[d] = regs[a] / regs[c]
-        elif code == 5:
-            regs[d] = regs[a] ** regs[c]
-        elif code == 6:
-            regs[d] = -regs[a]
+            for j in range(m):
+                R[d, j] = R[a, j] / R[c, j]
         elif code == 7:
-            regs[d] = math.exp(regs[a])
-        elif code == 8:
-            regs[d] = math.log(regs[a]) if regs[a] > 0 else (-math.inf if regs[a] == 0 else math.nan)
-        elif code == 9:
-            regs[d] = math.sqrt(regs[a]) if regs[a] >= 0 else math.nan
-        elif code == 10:
-            regs[d] = abs(regs[a])
-        elif code == 11:
-            regs[d] = math.sin(regs[a])
-        elif code == 12:
-            regs[d] = math.cos(regs[a])
-        elif code == 13:
-            regs[d] = math.tanh(regs[a])
-        elif code == 14:
-            regs[d] = max(regs[a], regs[c])
-        elif code == 15:
-            regs[d] = min(regs[a], regs[c])
-        elif code == 16:
-            x = regs[a]
-            regs[d] = 1.0 if x > 0 else (-1.0 if x < 0 else 0.0)
-        elif code == 17:
-            x = regs[a]
-            regs[d] = 1.0 if x > 0 else (0.0 if x < 0 else 0.5)
-        elif code == 19:
-            regs[d] = math.erf(regs[a])
+            for j in range(m):
+                R[d, j] = math.exp(R[a, j])
+        elif code == 6:
+            for j in range(m):
+                R[d, j] = -R[a, j]
         else:
-            regs[d] = regs[a]
+            for j in range(m):
+                x, y = R[a, j], R[c, j]
+                if code == 5:
+                    R[d, j] = x ** y
+                elif code == 8:
+                    R[d, j] = math.log(x) if x > 0 else (-math.inf if x == 0 else math.nan)
+                elif code == 9:
+                    R[d, j] = math.sqrt(x) if x >= 0 else math.nan
+                elif code == 10:
+                    R[d, j] = abs(x)
+                elif code == 11:
+                    R[d, j] = math.sin(x)
+                elif code == 12:
+                    R[d, j] = math.cos(x)
+                elif code == 13:
+                    R[d, j] = math.tanh(x)
+                elif code == 14:
+                    R[d, j] = max(x, y)
+                elif code == 15:
+                    R[d, j] = min(x, y)
+                elif code == 16:
+                    R[d, j] = 1.0 if x > 0 else (-1.0 if x < 0 else 0.0)
+                elif code == 17:
+                    R[d, j] = 1.0 if x > 0 else (0.0 if x < 0 else 0.5)
+                elif code == 19:
+                    R[d, j] = math.erf(x)
+                else:
+                    R[d, j] = x
 
 
 @njit(**OPTS)
 def _expr(mode, ins_k, ip, fp, val, tv, adj, tadj, second):
     out, n, b, f = ins_k[F_OUT], ins_k[F_SIZE], ins_k[F_IP], ins_k[F_FP]
     na, nregs, nops, vreg = ip[b], ip[b + 1], ip[b + 2], ip[b + 3]
-    g0 = b + 4
+    # the op list is ordered value, gradient, Hessian: run only the prefix this mode needs
+    run = ip[b + 4] if mode == 0 else (nops if second else ip[b + 5])
+    g0 = b + 6
     h0 = g0 + na
     o0 = h0 + na * (na + 1) // 2
     p0 = o0 + 4 * nops
-    regs = np.empty(nregs)
-    for i in range(n):
+    B = min(n, EXPR_BLOCK)
+    R = np.empty((nregs, B))
+    consts = fp[f:]
+    for s0 in range(0, n, B):
+        m = min(B, n - s0)
         for k in range(na):
-            regs[k] = val[ip[p0 + k * n + i]]
-        _regs_run(ip, nops, o0, fp[f:], regs)
-        if mode == 0:
-            val[out + i] = regs[vreg]
-        elif mode == 1:
-            acc = 0.0
-            for k in range(na):
-                acc += regs[ip[g0 + k]] * tv[ip[p0 + k * n + i]]
-            tv[out + i] = acc
-        else:
-            ay = adj[out + i]
-            ty = tadj[out + i] if second else 0.0
-            if ay == 0.0 and ty == 0.0:
-                continue
-            for k in range(na):
-                pk = ip[p0 + k * n + i]
-                gk = regs[ip[g0 + k]]
-                adj[pk] += ay * gk
-                if second:
-                    hsum = 0.0
-                    for l in range(na):
-                        lo, hi = (k, l) if k <= l else (l, k)
-                        # index of (lo, hi) in the row-by-row upper triangle
-                        hidx = lo * na - lo * (lo - 1) // 2 + (hi - lo)
-                        hsum += regs[ip[h0 + hidx]] * tv[ip[p0 + l * n + i]]
-                    tadj[pk] += ty * gk + ay * hsum
+            for j in range(m):
+                R[k, j] = val[ip[p0 + k * n + s0 + j]]
+        _regs_block(ip, run, o0, consts, R, m)
+        for j in range(m):
+            i = s0 + j
+            if mode == 0:
+                val[out + i] = R[vreg, j]
+            elif mode == 1:
+                acc = 0.0
+                for k in range(na):
+                    acc += R[ip[g0 + k], j] * tv[ip[p0 + k * n + i]]
+                tv[out + i] = acc
+            else:
+                ay = adj[out + i]
+                ty = tadj[out + i] if second else 0.0
+                if ay == 0.0 and ty == 0.0:
+                    continue
+                for k in range(na):
+                    pk = ip[p0 + k * n + i]
+                    gk = R[ip[g0 + k], j]
+                    adj[pk] += ay * gk
+                    if second:
+                        hsum = 0.0
+                        for l in range(na):
+                            lo, hi = (k, l) if k <= l else (l, k)
+                            # index of (lo, hi) in the row-by-row upper triangle
+                            hidx = lo * na - lo * (lo - 1) // 2 + (hi - lo)
+                            hsum += R[ip[h0 + hidx], j] * tv[ip[p0 + l * n + i]]
+                        tadj[pk] += ty * gk + ay * hsum
 
 
 @njit(**OPTS)

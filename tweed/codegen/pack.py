@@ -237,8 +237,8 @@ def _lower_expr(p: _Packer, n: Node):
     size = max(n.size, 1)
     prog = compile_expression(n.attr("expr"), len(n.args))
     pos = [p.positions(a, size) for a in n.args]
-    ints = [prog.nargs, prog.nregs, prog.ops.shape[0], prog.value, *prog.grad, *prog.hess,
-            *prog.ops.ravel(), *np.concatenate(pos)]
+    ints = [prog.nargs, prog.nregs, prog.ops.shape[0], prog.value, prog.n_value_ops, prog.n_grad_ops,
+            *prog.grad, *prog.hess, *prog.ops.ravel(), *np.concatenate(pos)]
     p.emit(n, OP_EXPR, ints, floats=prog.consts if prog.consts.size else np.zeros(1))
 
 

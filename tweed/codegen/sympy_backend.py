@@ -54,6 +54,8 @@ class ExprProgram:
     value: int  # register of the value
     grad: np.ndarray  # registers of d/dx_k
     hess: np.ndarray  # registers of d2/dx_i dx_j, i <= j, row by row
+    n_value_ops: int = 0  # ops[:n_value_ops] compute the value alone
+    n_grad_ops: int = 0  # ops[:n_grad_ops] the value and the gradient (the rest: the Hessian)
 
 
 class _Emitter:
@@ -62,6 +64,7 @@ class _Emitter:
         self.ops: list[tuple[int, int, int, int]] = []
         self.consts: list[float] = []
         self.cache: dict = {s: i for i, s in enumerate(symbols)}
+        self.pending: dict = {}  # common subexpressions, emitted where first used
 
     def reg(self):
         self.nregs += 1
@@ -84,6 +87,10 @@ class _Emitter:
 
         if e in self.cache:
             return self.cache[e]
+        if e in self.pending:
+            r = self.emit(self.pending.pop(e))
+            self.cache[e] = r
+            return r
         if e.is_Number or e.is_number:  # numbers and constant expressions (pi, sqrt(pi), ...)
             r = self.const(float(e))
         elif isinstance(e, sp.Add):
@@ -150,14 +157,19 @@ def compile_expression(text: str, nargs: int) -> ExprProgram:
     hess = [sp.diff(grads[i], xs[j]) for i in range(nargs) for j in range(i, nargs)]
     replacements, reduced = sp.cse([f, *grads, *hess])
     em = _Emitter(nargs, xs)
-    for sym, sub in replacements:
-        em.cache[sym] = em.emit(sub)
-    outs = [em.emit(e) for e in reduced]
+    em.pending = dict(replacements)
+    # emitted in order of need: the value's ops first, then the gradient's, then the Hessian's,
+    # so that a kernel wanting only the value (or value and gradient) runs a prefix
+    value = em.emit(reduced[0])
+    n_value = len(em.ops)
+    grad = [em.emit(e) for e in reduced[1 : 1 + nargs]]
+    n_grad = len(em.ops)
+    hess = [em.emit(e) for e in reduced[1 + nargs :]]
     return ExprProgram(
         nargs=nargs, nregs=em.nregs, ops=np.array(em.ops, dtype=np.int64).reshape(-1, 4),
-        consts=np.array(em.consts, dtype=float), value=outs[0],
-        grad=np.array(outs[1 : 1 + nargs], dtype=np.int64),
-        hess=np.array(outs[1 + nargs :], dtype=np.int64),
+        consts=np.array(em.consts, dtype=float), value=value,
+        grad=np.array(grad, dtype=np.int64), hess=np.array(hess, dtype=np.int64),
+        n_value_ops=n_value, n_grad_ops=n_grad,
     )
 
 

@@ -43,6 +43,55 @@ def _num(x: float) -> str:
     return repr(float(x))
 
 
+def _subst(tree, mapping: dict):
+    """The expression tree with variables replaced by trees (simultaneously)."""
+    tag = tree[0]
+    if tag == "var":
+        return mapping.get(tree[1], tree)
+    if tag == "num":
+        return tree
+    if tag == "call":
+        return ("call", tree[1], *[_subst(a, mapping) for a in tree[2:]])
+    return (tag, *[_subst(a, mapping) for a in tree[1:]])
+
+
+def fuse(node: Node) -> Node:
+    """One `expr` node for a tree of elementwise expr/add/mul nodes over the points: the kernels
+    then make one pass over the points instead of one per node. Scalars (the normalisations,
+    the yields) and anything else stay arguments, computed once."""
+    from tweed.ir import expr as irexpr
+
+    shape = node.shape
+    args: list[Node] = []
+
+    def var(n: Node):
+        for k, a in enumerate(args):
+            if a is n:
+                return ("var", f"x{k}")
+        args.append(n)
+        return ("var", f"x{len(args) - 1}")
+
+    def tree(n: Node):
+        if n.shape == shape and n.op is Op.EXPR:
+            subs = {f"x{k}": tree(a) for k, a in enumerate(n.args)}
+            return _subst(irexpr.parse(n.attr("expr")), subs)
+        if n.shape == shape and n.op in (Op.ADD, Op.MUL):
+            parts = [tree(a) for a in n.args]
+            out = parts[0]
+            for t in parts[1:]:
+                out = ("add" if n.op is Op.ADD else "mul", out, t)
+            return out
+        return var(n)
+
+    text = irexpr.to_text(tree(node))
+    return Node(Op.EXPR, tuple(args), {"expr": text}) if args else node
+
+
+def _scaled(shape: Node, norm: Node) -> Node:
+    """A pdf: its shape at the points times its (scalar) normalisation."""
+    return Node(Op.MUL, (shape, norm))
+
+
 class Unbinned:
     """Lowers distributions of one observable to densities at given points (IR nodes)."""
 
@@ -67,6 +116,7 @@ class Unbinned:
         else:
             dens, rate, extended = self.pdf(name, at), _const(0.0), False
         scale = 1.0 if extended else float(np.sum(weights))
+        dens = fuse(dens)
         return {"density": dens, "rate": rate, "weights": np.concatenate([weights, np.zeros(gw.size)]),
                 "grid": np.concatenate([np.zeros(events.size), gw * scale]), "points": points,
                 "observable": self.obs, "lo": self.lo, "hi": self.hi}
@@ -103,15 +153,18 @@ class Unbinned:
         dw = f"/distributions/{idx}"
         t = d.get("type")
         a, b = _num(self.lo), _num(self.hi)
+        # each pdf: its shape at the points times a normalisation that depends on the
+        # parameters only (a scalar, computed once per evaluation rather than per point)
         if t in ("gaussian_dist", "normal_dist"):
             self._observable(d, "x", dw)
             m, s = L.value(d.get("mean"), f"{dw}/mean"), L.value(d.get("sigma"), f"{dw}/sigma")
-            norm = f"(0.5 * (erf(({b} - x1) / (x2 * {_SQRT2})) - erf(({a} - x1) / (x2 * {_SQRT2}))))"
-            return _expr(f"exp(-0.5 * ((x0 - x1) / x2) ** 2) / (x2 * {_SQRT2PI} * {norm})", (at, m, s))
+            norm = f"0.5 * (erf(({b} - x0) / (x1 * {_SQRT2})) - erf(({a} - x0) / (x1 * {_SQRT2})))"
+            return _scaled(_expr("exp(-0.5 * ((x0 - x1) / x2) ** 2)", (at, m, s)),
+                           _expr(f"1 / (x1 * {_SQRT2PI} * {norm})", (m, s)))
         if t == "exponential_dist":
             self._observable(d, "x", dw)
             c = L.value(d.get("c"), f"{dw}/c")
-            return _expr(f"x1 * exp(-x1 * x0) / (exp(-x1 * {a}) - exp(-x1 * {b}))", (at, c))
+            return _scaled(_expr("exp(-x1 * x0)", (at, c)), _expr(f"x0 / (exp(-x0 * {a}) - exp(-x0 * {b}))", (c,)))
         if t == "lognormal_dist":
             self._observable(d, "x", dw)
             if self.lo < 0:
@@ -119,8 +172,9 @@ class Unbinned:
             m, s = L.value(d.get("mu"), f"{dw}/mu"), L.value(d.get("sigma"), f"{dw}/sigma")
             la = "(-1e300)" if self.lo == 0 else _num(math.log(self.lo))
             lb = _num(math.log(self.hi))
-            norm = f"(0.5 * (erf(({lb} - x1) / (x2 * {_SQRT2})) - erf(({la} - x1) / (x2 * {_SQRT2}))))"
-            return _expr(f"exp(-0.5 * ((log(x0) - x1) / x2) ** 2) / (x0 * x2 * {_SQRT2PI} * {norm})", (at, m, s))
+            norm = f"0.5 * (erf(({lb} - x0) / (x1 * {_SQRT2})) - erf(({la} - x0) / (x1 * {_SQRT2})))"
+            return _scaled(_expr("exp(-0.5 * ((log(x0) - x1) / x2) ** 2) / x0", (at, m, s)),
+                           _expr(f"1 / (x1 * {_SQRT2PI} * {norm})", (m, s)))
         if t == "uniform_dist":
             return _expr(f"x0 * 0 + {_num(1.0 / (self.hi - self.lo))}", (at,))
         if t == "polynomial_dist":
@@ -129,9 +183,9 @@ class Unbinned:
             if not cs:
                 L.fail(f"{dw}/coefficients", "polynomial_dist needs coefficients")
             poly = " + ".join(f"x{k + 1} * x0 ** {k}" for k in range(len(cs)))
-            integ = " + ".join(f"x{k + 1} * {_num((self.hi ** (k + 1) - self.lo ** (k + 1)) / (k + 1))}"
+            integ = " + ".join(f"x{k} * {_num((self.hi ** (k + 1) - self.lo ** (k + 1)) / (k + 1))}"
                                for k in range(len(cs)))
-            return _expr(f"({poly}) / ({integ})", (at, *cs))
+            return _scaled(_expr(poly, (at, *cs)), _expr(f"1 / ({integ})", cs))
         if t == "generic_dist" and name in L.normalised:  # Tweed's export: normalised already
             return L.expression(d.get("expression", ""), f"{dw}/expression", bind={self.obs: at})
         if t == "generic_dist":
