@@ -131,7 +131,7 @@ def main(argv=None) -> int:
             notes.append(f"DISAGREEMENT {name}: fitted NLL {tw['min']!r} (Tweed) above {ph['min']!r} (pyhs3+SciPy)")
         rows.append(f"| {name} | {tw['events']} | {len(tw['free'])} | "
                     f"{tw['build'] * 1e3:.0f} / {ph['build'] * 1e3:.0f} + {ph['build_jax'] * 1e3:.0f} | "
-                    f"{tw['nll'] * 1e6:.1f} / {ph['nll'] * 1e6:.1f} ({ph["nll"] / tw["nll"]:.1f}x) | "
+                    f"{tw['nll'] * 1e6:.1f} / {ph['nll'] * 1e6:.1f} ({ph['nll'] / tw['nll']:.1f}x) | "
                     f"{tw['grad'] * 1e6:.1f} / {ph['grad'] * 1e6:.1f} ({ph['grad'] / tw['grad']:.1f}x) | "
                     f"{tw['fit'] * 1e3:.2f} / {ph['fit'] * 1e3:.2f} ({ph['fit'] / tw['fit']:.1f}x) | "
                     f"{max(rel, 0.0):.1e} | {2 * (tw['min'] - ph['min']):+.1e} |")
