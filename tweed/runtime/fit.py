@@ -127,9 +127,10 @@ MAXITER = 2000
 
 
 def at_rate_boundary(model, pars, data=None, rtol: float = 1e-9) -> bool:
-    """True if an empty bin's expected rate is 0 at pars: the NLL keeps decreasing towards a
-    negative rate, where it is undefined, so a minimiser stops on that wall. Such a stop is the
-    constrained minimum (rates >= 0), not a failure."""
+    """True if an empty bin's expected rate is 0 at pars (to rtol): the NLL keeps decreasing
+    towards a negative rate, where it is undefined, so a minimiser stops on that wall. The stop
+    need not be the constrained minimum (rates >= 0): fit() then finishes the fit on the
+    boundary (minimize_on_rate_boundary) and uses this to say why a fit ended there."""
     d = model.data if data is None else np.asarray(data)
     lam = model.expected_data(pars)[: model.n_main]
     empty = d[: model.n_main] == 0
@@ -193,20 +194,7 @@ def _slsqp_on_rate_boundary(model, d, full, free, lo, hi, empty_main):
 
     empty = np.flatnonzero(empty_main)
     x = np.array(full, dtype=float)
-    f0 = model.nll(x, d)
-    penalty = abs(f0) * 10.0 + 1e6 if np.isfinite(f0) else 1e300
-    nfev = [0]
-
-    def put(y):
-        x[free] = y
-        return x
-
-    def fun(y):
-        nfev[0] += 1
-        f, g = model.nll_and_grad(put(y), d)
-        if not np.isfinite(f) or not np.all(np.isfinite(g)):
-            return penalty, np.zeros_like(y)
-        return f, g[free]
+    put, fun, nfev = _slsqp_objective(model, d, x, free, model.nll(x, d))
 
     # held >= a hair above 0: SLSQP ends within rounding of its constraints, and a rate of
     # -1e-16 has no NLL (the hair moves the NLL by ~1e-10)
@@ -231,6 +219,27 @@ def _slsqp_on_rate_boundary(model, d, full, free, lo, hi, empty_main):
     if r.success and np.isfinite(f) and np.all(lam[empty] >= 0.0):
         return y, float(f), nfev[0]
     return None
+
+
+def _slsqp_objective(model, data, full, free, f_ref):
+    """(put, fun, nfev) for SLSQP over the free parameters: put(y) writes y into `full`,
+    fun(y) gives the NLL and its gradient, a large finite value where the NLL is undefined
+    (SLSQP cannot step back from infinities), nfev[0] counts the calls."""
+    penalty = abs(f_ref) * 10.0 + 1e6 if np.isfinite(f_ref) else 1e300
+    nfev = [0]
+
+    def put(y):
+        full[free] = y
+        return full
+
+    def fun(y):
+        nfev[0] += 1
+        f, g = model.nll_and_grad(put(y), data)
+        if not np.isfinite(f) or not np.all(np.isfinite(g)):
+            return penalty, np.zeros_like(y)
+        return f, g[free]
+
+    return put, fun, nfev
 
 
 def has_empty_bins(model, data=None) -> bool:
@@ -444,19 +453,7 @@ def _within_domain(model, data, x, free, lo, hi, res, attempts):
     from scipy.optimize import minimize  # imported here: only constrained fits need it
 
     f0 = res.f if np.isfinite(res.f) else model.nll(x, data)
-    penalty = abs(f0) * 10.0 + 1e6 if np.isfinite(f0) else 1e300
-    nfev = [0]
-
-    def put(y):
-        full[free] = y
-        return full
-
-    def fun(y):
-        nfev[0] += 1
-        f, g = model.nll_and_grad(put(y), data)
-        if not np.isfinite(f) or not np.all(np.isfinite(g)):
-            return penalty, np.zeros_like(y)
-        return f, g[free]
+    put, fun, nfev = _slsqp_objective(model, data, full, free, f0)
 
     def cons(y):
         return model.domain_rates(put(y))
