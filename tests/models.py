@@ -58,3 +58,10 @@ def rich_workspace() -> dict:
             {"name": "mu", "bounds": [[0.0, 8.0]]}]}}],
         "version": "1.0.0",
     })
+
+
+def counting_card(lumi: str = "lumi", bkg_syst: bool = False) -> str:
+    """A one-bin counting datacard (Combine's format): 3.5 signal on 10.2 background events,
+    12 observed, a luminosity lnN on both and optionally a 20% background lnN."""
+    return ("imax 1\njmax 1\nkmax *\nbin SR\nobservation 12\nbin SR SR\nprocess sig bkg\nprocess 0 1\n"
+            f"rate 3.5 10.2\n{lumi} lnN 1.025 1.025\n" + ("bkgsys lnN - 1.2\n" if bkg_syst else ""))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from tests.models import rich_workspace, simple_workspace
+from tests.models import counting_card, rich_workspace, simple_workspace
 from tweed import api
 from tweed.cli.main import cli
 from tweed.compiler.passes.merge_nuisances import CorrelationMap, combine, load_map
@@ -20,18 +20,7 @@ from tweed.ir.printer import print_module
 
 SL = {"observed": [51.0, 48.0], "background": [50.0, 52.0], "covariance": [[25.0, 5.0], [5.0, 49.0]],
       "signal": [12.0, 11.0]}
-CARD = """imax 1
-jmax 1
-kmax *
-bin SR
-observation 12
-bin SR SR
-process sig bkg
-process 0 1
-rate 3.5 10.2
-lumi_13TeV lnN 1.025 1.025
-bkgsys lnN - 1.2
-"""
+CARD = counting_card("lumi_13TeV", bkg_syst=True)
 
 
 def card(tmp_path) -> str:

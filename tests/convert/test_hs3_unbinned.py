@@ -15,6 +15,7 @@ import pytest
 from scipy import stats
 
 from tests.conftest import CORPUS
+from tests.models import counting_card
 from tweed import api
 from tweed.codegen.sympy_backend import nll_functions
 from tweed.errors import InputError
@@ -396,8 +397,7 @@ def test_unbinned_model_combines_with_a_datacard(tmp_path):
     _peak_on_flat(tmp_path, np.concatenate([rng.uniform(LO, HI, 90), rng.normal(5.0, 0.5, 5)]))
     path = tmp_path / "peak.json"
     card = tmp_path / "card.txt"
-    card.write_text("imax 1\njmax 1\nkmax 1\n---\nbin b1\nobservation 10\n---\nbin b1 b1\nprocess sig bkg\n"
-                    "process 0 1\nrate 2 8\n---\nlumi lnN 1.05 1.05\n")
+    card.write_text(counting_card())
     out = tmp_path / "comb.json"
     run = subprocess.run([sys.executable, "-m", "tweed.cli.main", "combine", f"a={path}", f"c={card}", "-o", str(out)],
                          capture_output=True, text=True)

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Callable
 
-from tests.models import rich_workspace, simple_workspace
+from tests.models import counting_card, rich_workspace, simple_workspace
 from tweed.compiler.frontends.histfactory.patches import digest
 
 
@@ -115,17 +115,7 @@ def sl(**edits):
     return make
 
 
-CARD = """imax 1
-jmax 1
-kmax *
-bin SR
-observation 12
-bin SR SR
-process sig bkg
-process 0 1
-rate 3.5 10.2
-lumi lnN 1.025 1.025
-"""
+CARD = counting_card()
 
 
 def card(edit=lambda t: t, extra=None):
