@@ -9,9 +9,8 @@ per calculator and reused across a limit scan.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import math
+from dataclasses import dataclass
 
 import numpy as np
 

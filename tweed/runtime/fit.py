@@ -401,8 +401,8 @@ def fit(
         res.message = "converged at a kink of the NLL (no coordinate step decreases it)"
     names = model.par_names
     width = np.sqrt(np.clip(np.diag(_inverse_hessian_guess(model, free)), 0, None))
-    at = [names[free[i]] for i in range(free.size)
-          if min(res.x[i] - lo_all[free[i]], hi_all[free[i]] - res.x[i]) <= 1e-6 * width[i]]
+    near = np.minimum(res.x - lo_all[free], hi_all[free] - res.x) <= 1e-6 * width
+    at = [names[j] for j in free[near]]
     out = FitResult(
         bestfit=best, twice_nll=2.0 * float(res.f), status=res.status, message=res.message,
         par_names=names, fixed=fixed, grad_norm=res.pgrad, nfev=evaluations, at_bounds=at,

@@ -41,7 +41,10 @@ def profile(model, mu: float, data=None, init=None, bounds=None, fixed=None, fre
     if model.poi_index is None:
         raise ValueError("the model has no POI")
     free = free or fit(model, data, init, bounds, fixed, hessian=False)
-    cond = fit(model, data, init, bounds, fixed, poi_value=mu, hessian=False)
+    start = init
+    if start is None and free.success:  # the free fit's best point is near the POI-fixed one
+        start = free.bestfit
+    cond = fit(model, data, start, bounds, fixed, poi_value=mu, hessian=False)
     return max(cond.twice_nll - free.twice_nll, 0.0), free, cond
 
 
