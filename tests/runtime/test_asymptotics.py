@@ -87,6 +87,18 @@ def test_upper_limit_grid_scan_agrees_with_root_finding():
         assert len(h.CLs_exp) == 5
 
 
+def test_expected_band_from_the_asimov_fits_alone_equals_the_full_hypotest():
+    from tweed.runtime.asymptotics import AsymptoticCalculator
+
+    cm = model(rich_workspace())
+    calc = AsymptoticCalculator(cm)
+    for mu in (0.5, 1.0, 2.5):
+        assert calc.expected(mu) == calc.run(mu).CLs_exp  # bit for bit
+    ul = infer.upper_limit(cm)
+    for k, v in enumerate(ul.upper_limit_exp):  # each expected limit sits at its CLs level
+        assert infer.hypotest(cm, v).CLs_exp[k] == pytest.approx(0.05, abs=1e-6)
+
+
 def test_limit_level_is_honoured():
     cm = model(simple_workspace())
     ul = infer.upper_limit(cm, level=0.1)

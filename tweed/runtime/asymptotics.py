@@ -105,25 +105,39 @@ class AsymptoticCalculator:
             self._asimov = (data, gen, free)
         return self._asimov
 
+    def _asimov_statistic(self, mu: float):
+        adata, gen, afree = self.asimov()
+        asi = test_statistic(self.test_stat, self.model, mu, adata, free=afree, warn=False, **self.kw)
+        self._check(f"POI-fixed fit (mu={mu}) to the Asimov data", asi.fixed)
+        return asi, gen, afree
+
+    def _band(self, s_a: float) -> tuple[list[float], list[float], list[float]]:
+        """(CLs+b, CLb, CLs) of the expected band: functions of the Asimov statistic alone."""
+        sb_exp = [pvalue(n, -s_a) for n in self.band]
+        b_exp = [pvalue(n, 0.0) for n in self.band]
+        if self.test_stat == "q0":  # pyhf's convention: the "CLs" of q0 is the p-value p0 = CLs+b
+            return sb_exp, b_exp, sb_exp
+        return sb_exp, b_exp, [a / b for a, b in zip(sb_exp, b_exp)]
+
+    def expected(self, mu: float) -> list[float]:
+        """The expected CLs band at mu, from the Asimov data only (one POI-fixed fit, not the
+        two of run(); equal to run(mu).CLs_exp)."""
+        asi, _, _ = self._asimov_statistic(mu)
+        return self._band(float(np.sqrt(asi.value)))[2]
+
     def run(self, mu: float) -> AsymptoticResult:
         obs = test_statistic(self.test_stat, self.model, mu, self.data, free=self.free_fit_observed(),
                              warn=False, **self.kw)
         self._check(f"POI-fixed fit (mu={mu}) to the data", obs.fixed)
-        adata, gen, afree = self.asimov()
-        asi = test_statistic(self.test_stat, self.model, mu, adata, free=afree, warn=False, **self.kw)
-        self._check(f"POI-fixed fit (mu={mu}) to the Asimov data", asi.fixed)
+        asi, gen, afree = self._asimov_statistic(mu)
         s, s_a = np.sqrt(obs.value), np.sqrt(asi.value)
         if self.test_stat in ("q", "q0") or s <= s_a or s_a == 0:
             t = s - s_a
         else:
             t = (obs.value - asi.value) / (2.0 * s_a)
         clsb, clb = pvalue(t, -s_a), pvalue(t, 0.0)
-        sb_exp = [pvalue(n, -s_a) for n in self.band]
-        b_exp = [pvalue(n, 0.0) for n in self.band]
-        if self.test_stat == "q0":  # pyhf's convention: the "CLs" of q0 is the p-value p0 = CLs+b
-            cls_obs, cls_exp = clsb, sb_exp
-        else:
-            cls_obs, cls_exp = clsb / clb, [a / b for a, b in zip(sb_exp, b_exp)]
+        sb_exp, b_exp, cls_exp = self._band(float(s_a))
+        cls_obs = clsb if self.test_stat == "q0" else clsb / clb
         return AsymptoticResult(
             mu=mu, test_stat=self.test_stat, teststat=float(t), q_obs=obs.value, q_asimov=asi.value,
             CLsb_obs=clsb, CLb_obs=clb, CLs_obs=cls_obs,

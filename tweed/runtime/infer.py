@@ -129,6 +129,7 @@ class _Curves:
         self.calc = calc
         self.level = level
         self.cache: dict[float, HypotestResult] = {}
+        self.band: dict[float, list[float]] = {}  # expected band only (Asimov fits only)
 
     def at(self, mu: float) -> HypotestResult:
         mu = float(mu)
@@ -136,13 +137,23 @@ class _Curves:
             self.cache[mu] = _result(self.calc.run(mu))
         return self.cache[mu]
 
+    def expected(self, mu: float) -> list[float]:
+        mu = float(mu)
+        if mu in self.cache:
+            return self.cache[mu].CLs_exp
+        if mu not in self.band:
+            self.band[mu] = self.calc.expected(mu)
+        return self.band[mu]
+
     def f(self, mu: float, i: int) -> float:
-        r = self.at(mu)
-        return (r.CLs_obs if i == 0 else r.CLs_exp[i - 1]) - self.level
+        if i == 0:
+            return self.at(mu).CLs_obs - self.level
+        return self.expected(mu)[i - 1] - self.level
 
     def bracket(self, i: int) -> tuple[float, float]:
-        above = [mu for mu in self.cache if self.f(mu, i) >= 0]
-        below = [mu for mu in self.cache if self.f(mu, i) < 0]
+        mus = list(self.cache) + ([m for m in self.band if m not in self.cache] if i else [])
+        above = [mu for mu in mus if self.f(mu, i) >= 0]
+        below = [mu for mu in mus if self.f(mu, i) < 0]
         lo = max(above)
         hi = min((mu for mu in below if mu > lo), default=max(below))
         return lo, hi
