@@ -185,7 +185,8 @@ def compile_module(module: "Module | Loaded", pipeline: str | None = None,
     channels = tuple(Channel(c.name, c.start, c.stop) for c in opt.channels)
     return CompiledModel(kernels, table, opt.data.array.copy(), opt.n_main, channels,
                          meta=opt.meta_dict(), ir_text=None, background=background,
-                         domain=None if domain is None else _domain_kernels(opt, domain))
+                         domain=None if domain is None else _domain_kernels(opt, domain),
+                         barrier=None if domain is None else _barrier_kernels(opt, domain))
 
 
 def _domain_kernels(opt: Module, domain: Node) -> NumbaKernels:
@@ -195,6 +196,20 @@ def _domain_kernels(opt: Module, domain: Node) -> NumbaKernels:
     dom = Module(params=opt.params, data=Const(np.zeros(n)), n_main=n, poi=opt.poi,
                  terms=(Node(Op.POISSON, (domain,), {"index": Const(np.arange(n))}),))
     return NumbaKernels.from_module(run_pipeline(dom, ("fold-constants",)))
+
+
+def _barrier_kernels(opt: Module, domain: Node) -> NumbaKernels:
+    """The model's terms plus an `unbinned` term of the domain rates with no expected count:
+    NLL - sum_i w_i ln(rate_i), the weights w entries appended to the data vector. With small
+    weights it is the log barrier of the interior-point fits (fit._barrier_domain_fit)."""
+    n = domain.size
+    k = opt.data.array.size
+    term = Node(Op.UNBINNED, (domain, Node(Op.CONST, (), {"value": Const(np.array(0.0))})), {
+        "index": Const(np.arange(k, k + n)), "grid": Const(np.zeros(n)), "points": Const(np.zeros(n)),
+        "observable": "domain", "lo": 0.0, "hi": 1.0})
+    mod = Module(params=opt.params, data=Const(np.concatenate([opt.data.array, np.zeros(n)])),
+                 terms=(*opt.terms, term), channels=opt.channels, n_main=opt.n_main, poi=opt.poi)
+    return NumbaKernels.from_module(mod)
 
 
 def load(source: Any, pipeline: str | None = None, **options) -> CompiledModel:

@@ -439,6 +439,44 @@ def _domain_fit(model, data, x, free, lo, hi, fg, full):
     return _within_domain(model, data, x, free, lo, hi, res, attempts), attempts
 
 
+def _barrier_domain_fit(model, data, x, free, lo, hi, attempts):
+    """Interior point for the domain constraints (rates g_i >= 0), in compiled code: minimise
+    NLL - m sum_i ln g_i for m = 1e-3, 1e-6, 1e-9 (model.barrier: the barrier weights are data
+    entries), each stage from the last, from a start strictly inside the domain. The m = 1e-3
+    stage must converge (the barrier's duality gap bounds the NLL's distance to the constrained
+    minimum by n_rates x m there, ~1e-9 after the last stage) and the end must be feasible;
+    else None (SLSQP then)."""
+    if getattr(model, "barrier", None) is None:
+        return None
+    d = np.asarray(model.data if data is None else data, dtype=float)
+    start = np.array(x, dtype=float)
+    if not np.all(model.domain_rates(start) > 0):  # e.g. a warm start on the boundary
+        held = np.ones(start.size, dtype=bool)
+        held[free] = False
+        start = np.where(held, start, model.inits())
+        if not np.all(model.domain_rates(start) > 0):
+            return None
+    n = model.domain_rates(start).size
+    B0 = _inverse_hessian_guess(model, free)
+    y = np.clip(start[free], lo, hi)
+    nfev, full = 0, start.copy()
+    for k, m in enumerate(BARRIER):
+        dm = np.concatenate([d, np.full(n, m)])
+        y, _, st, _, nf, _ = model.barrier.minimize(start, free, y, lo, hi, B0, dm, gammaln(dm + 1.0), GTOL,
+                                                    2000, NO_WALL_STOP)
+        nfev += nf
+        if k == 0 and st != OK_CODE:
+            return None
+    full[free] = y
+    f = model.nll(full, d)
+    ok = np.isfinite(f) and _feasible(model, full)
+    attempts.append(("barrier", OK if ok else STALLED, float(f), int(nfev)))
+    if not ok:
+        return None
+    return MinimizeResult(y, float(f), None, OK, "converged (interior point inside the model's domain "
+                          "constraints)", 0, nfev, 0.0)
+
+
 def _within_domain(model, data, x, free, lo, hi, res, attempts):
     """Models with domain constraints (model.domain, e.g. Spey's background >= 0): if the
     unconstrained minimum leaves the domain, or the fit stalled (on a wall where a rate
@@ -450,6 +488,9 @@ def _within_domain(model, data, x, free, lo, hi, res, attempts):
     full[free] = res.x
     if res.status == OK and _feasible(model, full):
         return res
+    inner = _barrier_domain_fit(model, data, x, free, lo, hi, attempts)
+    if inner is not None:
+        return inner
     from scipy.optimize import minimize  # imported here: only constrained fits need it
 
     f0 = res.f if np.isfinite(res.f) else model.nll(x, data)

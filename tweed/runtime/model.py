@@ -88,6 +88,9 @@ class CompiledModel:
     # kernels whose expected main rates are the model's domain constraints (>= 0 at a fit
     # result; see api._domain_kernels), or None
     domain: Kernels | None = None
+    # the model's NLL plus -sum_i w_i ln(domain rate_i), the weights w appended to the data
+    # (api._barrier_kernels): a log barrier for interior-point fits inside the domain, or None
+    barrier: Kernels | None = None
 
     def __post_init__(self):
         # kernels are compiled for writable C arrays: a read-only one would compile again
@@ -178,13 +181,14 @@ class CompiledModel:
         if data.shape != self.data.shape:
             raise ValueError(f"data has {data.size} entries, the model expects {self.data.size}")
         return CompiledModel(self.kernels, self.params, data, self.n_main, self.channels,
-                             dict(self.meta), self.ir_text, self.background, self.domain)
+                             dict(self.meta), self.ir_text, self.background, self.domain, self.barrier)
 
     def clone(self) -> "CompiledModel":
         """An independent evaluator of the same model (own buffers): one per thread."""
         twin = CompiledModel(self.kernels.clone(), self.params, self.data, self.n_main, self.channels,
                              dict(self.meta), self.ir_text, self.background,
-                             None if self.domain is None else self.domain.clone())
+                             None if self.domain is None else self.domain.clone(),
+                             None if self.barrier is None else self.barrier.clone())
         for key in ("_fit_guess", "_H0"):  # share the (read-only) fit metric
             if key in self.__dict__:
                 twin.__dict__[key] = self.__dict__[key]
