@@ -116,7 +116,7 @@ class _Writer:
         return name
 
     def _elem(self, node: Node, i: int) -> str:
-        op, at = node.op, node.attrs
+        op = node.op
         if op is Op.CONST and id(node) in self.observables:  # the observable itself
             return self.observables[id(node)]
         if op is Op.CONST:

@@ -356,7 +356,7 @@ def _references(doc: dict) -> dict[str, int]:
     return out
 
 
-def _unbinned(L: _Lowering, idx: int, d: dict, di: int, datum: dict, where: str) -> None:
+def _unbinned(L: _Lowering, idx: int, d: dict, di: int, datum: dict) -> None:
     """One distribution paired with unbinned data: its term (constraint factors of a product
     become constraint terms)."""
     from tweed.compiler.frontends.hs3.unbinned import Unbinned
@@ -471,7 +471,7 @@ def lower(doc: dict, source: str, analysis: str | None = None) -> Module:
                     L.fail(f"/likelihoods/{li}/data/{k}", f"undefined datum {dv!r}")
                 di, datum = L.data[dv]
                 if datum.get("type") == "unbinned":
-                    _unbinned(L, idx, d, di, datum, where)
+                    _unbinned(L, idx, d, di, datum)
                     continue
                 if datum.get("type") == "binned":
                     L.fail(f"/distributions/{idx}/type", f"distribution type {d.get('type')!r} is not supported with "
