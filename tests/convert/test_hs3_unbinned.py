@@ -411,3 +411,14 @@ def test_unbinned_model_combines_with_a_datacard(tmp_path):
     from tweed.runtime import infer
 
     assert 0 < infer.hypotest(comb, 1.0).CLs_obs < 1
+
+
+def test_inspect_reports_the_unbinned_terms(tmp_path):
+    from tweed.cli.inspect import inspect_text, summary
+
+    path, ev, w = _rich_model(tmp_path, weights=True)
+    info = summary(api.read(str(path)))
+    (u,) = info["unbinned"]
+    assert u["observable"] == "m" and u["range"] == [LO, HI] and u["events"] == ev.size and u["extended"]
+    assert u["sum_of_weights"] == pytest.approx(w.sum())
+    assert "unbinned in m [1.0, 9.0]: 40 events" in inspect_text(info)

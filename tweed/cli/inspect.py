@@ -19,6 +19,7 @@ def summary(loaded) -> dict:
         "n_main_bins": m.n_main,
         "n_auxdata": m.data.array.size - m.n_main,
         "channels": [],
+        "unbinned": _unbinned(m),
         "parameters_by_type": {k: {"count": len(v), "names": v} for k, v in by_kind.items()},
     }
     if loaded.format == "histfactory":
@@ -36,6 +37,23 @@ def summary(loaded) -> dict:
     return out
 
 
+def _unbinned(m) -> list[dict]:
+    """Per unbinned term: its observable, range, events (their weights' sum) and grid points;
+    its data entries are counted among the auxiliary data."""
+    from tweed.ir.ops import Op
+
+    out = []
+    for t in m.terms:
+        if t.op is Op.UNBINNED:
+            events = t.attr("grid").array == 0
+            w = m.data.array[t.attr("index").array][events]
+            out.append({"observable": t.attr("observable"), "range": [t.attr("lo"), t.attr("hi")],
+                        "events": int(events.sum()), "sum_of_weights": float(w.sum()),
+                        "grid_points": int((~events).sum()), "extended": t.args[1].op is not Op.CONST
+                        or bool(t.args[1].attr("value").array.any())})
+    return out
+
+
 def inspect_text(info: dict) -> str:
     lines = [
         f"format        {info['format']}",
@@ -50,6 +68,10 @@ def inspect_text(info: dict) -> str:
     for c in info["channels"]:
         mods = ", ".join(f"{k} {v}" for k, v in c["modifiers"].items())
         lines.append(f"  {c['name']}: {c['bins']} bins, {len(c['samples'])} samples ({mods})")
+    for u in info.get("unbinned", []):
+        lines.append(f"  unbinned in {u['observable']} {u['range']}: {u['events']} events (weights "
+                     f"{u['sum_of_weights']:g}), {u['grid_points']} Asimov grid points, "
+                     f"{'extended' if u['extended'] else 'not extended'}")
     lines += ["", "parameters by type:"]
     for kind, v in info["parameters_by_type"].items():
         names = ", ".join(v["names"][:6]) + (", ..." if v["count"] > 6 else "")
