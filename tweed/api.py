@@ -186,7 +186,7 @@ def compile_module(module: "Module | Loaded", pipeline: str | None = None,
     return CompiledModel(kernels, table, opt.data.array.copy(), opt.n_main, channels,
                          meta=opt.meta_dict(), ir_text=None, background=background,
                          domain=None if domain is None else _domain_kernels(opt, domain),
-                         barrier=None if domain is None else _barrier_kernels(opt, domain))
+                         barrier=None if domain is None else (lambda: _barrier_kernels(opt, domain)))
 
 
 def _domain_kernels(opt: Module, domain: Node) -> NumbaKernels:

@@ -40,6 +40,7 @@ def summary(loaded) -> dict:
 def _unbinned(m) -> list[dict]:
     """Per unbinned term: its observable, range, events (their weights' sum) and grid points;
     its data entries are counted among the auxiliary data."""
+    from tweed.ir.build import is_zero
     from tweed.ir.ops import Op
 
     out = []
@@ -49,8 +50,7 @@ def _unbinned(m) -> list[dict]:
             w = m.data.array[t.attr("index").array][events]
             out.append({"observable": t.attr("observable"), "range": [t.attr("lo"), t.attr("hi")],
                         "events": int(events.sum()), "sum_of_weights": float(w.sum()),
-                        "grid_points": int((~events).sum()), "extended": t.args[1].op is not Op.CONST
-                        or bool(t.args[1].attr("value").array.any())})
+                        "grid_points": int((~events).sum()), "extended": not is_zero(t.args[1])})
     return out
 
 

@@ -13,6 +13,11 @@ def const(x) -> Node:
     return Node(Op.CONST, (), {"value": Const(np.asarray(x, dtype=float))})
 
 
+def is_zero(node: Node) -> bool:
+    """A constant that is 0 everywhere (e.g. the expected count of a non-extended unbinned term)."""
+    return node.op is Op.CONST and not np.any(node.attr("value").array)
+
+
 def param(name: str, n: int | None = None) -> Node:
     """The scalar parameter `name`, or the first n components of a per-bin set."""
     if n is None:

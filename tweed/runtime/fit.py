@@ -141,6 +141,19 @@ BARRIER = (1e-3, 1e-6, 1e-9)  # pseudo-counts of the empty bins: the interior-po
 NO_WALL_STOP = 1 << 30  # inside the barrier, steps that overshoot into negative rates just back off
 
 
+def _barrier_stages(model, kernels, start, free, lo, hi, data_at):
+    """The interior-point stages: for each barrier weight m in BARRIER, the compiled minimiser
+    on data_at(m) (the data with the barrier's pseudo-counts or weights), each stage from the
+    last, steps into the undefined region backing off. Yields (y, status, evaluations)."""
+    B0 = _inverse_hessian_guess(model, free)
+    y = np.clip(start[free], lo, hi)
+    for m in BARRIER:
+        dm = data_at(m)
+        y, _, st, _, n, _ = kernels.minimize(start, free, y, lo, hi, B0, dm, gammaln(dm + 1.0), GTOL, 2000,
+                                             NO_WALL_STOP)
+        yield y, st, n
+
+
 def minimize_on_rate_boundary(model, data, full, free, lo, hi, f_stop=None, other_start=None):
     """The minimum with the expected rates of the empty main bins held >= 0, after a stop on
     the wall where one of them vanishes (below it the NLL is undefined, and a gradient method
@@ -166,14 +179,10 @@ def minimize_on_rate_boundary(model, data, full, free, lo, hi, f_stop=None, othe
         out = _slsqp_on_rate_boundary(model, d, full, free, lo, hi, empty[: model.n_main])
         return out if out is not None and out[1] <= f0 + 1e-9 * max(1.0, abs(f0)) else None
     start = np.array(full if other_start is None else other_start, dtype=float)
-    B0 = _inverse_hessian_guess(model, free)
-    y = np.clip(start[free], lo, hi)
     best, nfev, first_ok = None, 0, False
     x = start.copy()
-    for k, m in enumerate(BARRIER):
-        dm = np.where(empty, m, d)
-        y, _, st, _, n, _ = model.kernels.minimize(start, free, y, lo, hi, B0, dm, gammaln(dm + 1.0), GTOL, 2000,
-                                                   NO_WALL_STOP)
+    for k, (y, st, n) in enumerate(_barrier_stages(model, model.kernels, start, free, lo, hi,
+                                                   lambda m: np.where(empty, m, d))):
         nfev += n
         if k == 0:
             first_ok = st == OK_CODE
@@ -446,7 +455,8 @@ def _barrier_domain_fit(model, data, x, free, lo, hi, attempts):
     stage must converge (the barrier's duality gap bounds the NLL's distance to the constrained
     minimum by n_rates x m there, ~1e-9 after the last stage) and the end must be feasible;
     else None (SLSQP then)."""
-    if getattr(model, "barrier", None) is None:
+    barrier = model.barrier_kernels() if hasattr(model, "barrier_kernels") else None
+    if barrier is None:
         return None
     d = np.asarray(model.data if data is None else data, dtype=float)
     start = np.array(x, dtype=float)
@@ -457,13 +467,9 @@ def _barrier_domain_fit(model, data, x, free, lo, hi, attempts):
         if not np.all(model.domain_rates(start) > 0):
             return None
     n = model.domain_rates(start).size
-    B0 = _inverse_hessian_guess(model, free)
-    y = np.clip(start[free], lo, hi)
     nfev, full = 0, start.copy()
-    for k, m in enumerate(BARRIER):
-        dm = np.concatenate([d, np.full(n, m)])
-        y, _, st, _, nf, _ = model.barrier.minimize(start, free, y, lo, hi, B0, dm, gammaln(dm + 1.0), GTOL,
-                                                    2000, NO_WALL_STOP)
+    for k, (y, st, nf) in enumerate(_barrier_stages(model, barrier, start, free, lo, hi,
+                                                    lambda m: np.concatenate([d, np.full(n, m)]))):
         nfev += nf
         if k == 0 and st != OK_CODE:
             return None

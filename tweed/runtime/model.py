@@ -7,7 +7,7 @@ and the observed data (main bins followed by auxiliary data, pyhf's layout).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -89,8 +89,9 @@ class CompiledModel:
     # result; see api._domain_kernels), or None
     domain: Kernels | None = None
     # the model's NLL plus -sum_i w_i ln(domain rate_i), the weights w appended to the data
-    # (api._barrier_kernels): a log barrier for interior-point fits inside the domain, or None
-    barrier: Kernels | None = None
+    # (api._barrier_kernels): a log barrier for interior-point fits inside the domain; or a
+    # function that builds them (on first use: most fits never leave the domain); or None
+    barrier: "Kernels | Callable[[], Kernels] | None" = None
 
     def __post_init__(self):
         # kernels are compiled for writable C arrays: a read-only one would compile again
@@ -188,11 +189,17 @@ class CompiledModel:
         twin = CompiledModel(self.kernels.clone(), self.params, self.data, self.n_main, self.channels,
                              dict(self.meta), self.ir_text, self.background,
                              None if self.domain is None else self.domain.clone(),
-                             None if self.barrier is None else self.barrier.clone())
+                             self.barrier.clone() if hasattr(self.barrier, "clone") else self.barrier)
         for key in ("_fit_guess", "_H0"):  # share the (read-only) fit metric
             if key in self.__dict__:
                 twin.__dict__[key] = self.__dict__[key]
         return twin
+
+    def barrier_kernels(self) -> Kernels | None:
+        """The barrier kernels (see `barrier`), built on first use."""
+        if self.barrier is not None and not hasattr(self.barrier, "minimize"):
+            self.barrier = self.barrier()
+        return self.barrier
 
     def domain_rates(self, pars) -> np.ndarray:
         """Values of the domain constraints at pars (each must be >= 0); empty without."""

@@ -21,6 +21,7 @@ import numpy as np
 
 from tweed.compiler.exporters.hs3 import _meta
 from tweed.errors import InputError
+from tweed.ir.build import is_zero
 from tweed.ir.interp_math import code4_coefficients
 from tweed.ir.module import Module
 from tweed.ir.node import Node
@@ -343,8 +344,7 @@ def _unbinned(w: "_Writer", term: Node, data: np.ndarray, k: int) -> tuple[list[
     wts = data[idx[events]]
     if np.any(wts != 1.0):
         datum["weights"] = [float(x) for x in wts]
-    extended = not (rate.op is Op.CONST and float(np.sum(rate.attr("value").array)) == 0.0)
-    if not extended:
+    if is_zero(rate):  # not extended
         return [{"name": f"unbinned_{k}", "type": "generic_dist", "expression": lam}], datum
     nu = w.name_of(w.elem(rate, 0))
     pdf = {"name": f"unbinned_{k}_pdf", "type": "generic_dist", "expression": f"{lam} / {nu}"}

@@ -34,6 +34,7 @@ HISTOSYS_CODES = {0: "0", 2: "2", 4: "4p", "code0": "0", "code2": "2", "code4p":
 DEFAULT_RANGES = {"normfactor": (0.0, 10.0), "normsys": (-5.0, 5.0), "histosys": (-5.0, 5.0),
                   "shapesys": (1e-10, 10.0), "staterror": (1e-10, 10.0), "shapefactor": (0.0, 10.0),
                   "free": (-1e4, 1e4)}
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")  # an identifier in an HS3 expression
 DEFAULT_INIT = {"normfactor": 1.0, "normsys": 0.0, "histosys": 0.0, "shapesys": 1.0, "staterror": 1.0,
                 "shapefactor": 1.0, "free": 0.0}
 
@@ -64,7 +65,6 @@ class _Lowering:
         self.unbinned: list[dict] = []  # unbinned terms' parts (hs3/unbinned.py)
         self.point: dict[str, float] = {}  # the analysis' parameter point
         self.const: set[str] = set()
-        self.globs: set[str] = set()  # global observables: data, not parameters
         self.refs = _references(doc)
         self.bind: dict[str, Node] = {}  # names bound to nodes (an observable) while lowering a pdf
         self.normalised = set(((doc.get("misc") or {}).get("tweed") or {}).get("normalised") or [])
@@ -157,7 +157,6 @@ class _Lowering:
             if isinstance(var, str) and var not in self.funcs and self.refs.get(var, 0) <= 1:
                 if var not in self.point:
                     self.fail(f"{dw}", f"global observable {var!r} has no value in the parameter point")
-                self.globs.add(var)
                 return self.value(other, f"{dw}/{key}"), self.point[var]
         self.fail(dw, f"{d.get('type')}: expected a number, a paired datum or a global observable as x")
 
@@ -342,7 +341,7 @@ def _references(doc: dict) -> dict[str, int]:
             if key not in ("name", "type", "expression"):
                 yield v
             elif key == "expression":
-                yield from re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", v)
+                yield from _NAME.findall(v)
         elif isinstance(v, list):
             for x in v:
                 yield from names(x, key)
@@ -400,7 +399,7 @@ def _mentions(L: _Lowering, name: str, obs: str) -> bool:
     if name not in L.dists:
         return False
     d = L.dists[name][1]
-    if obs in re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", str(d.get("expression", ""))):
+    if obs in _NAME.findall(str(d.get("expression", ""))):
         return True
     if any(d.get(k) == obs for k in ("x", "m", "mass", "t")):
         return True

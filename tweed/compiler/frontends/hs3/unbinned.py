@@ -26,6 +26,7 @@ import math
 import numpy as np
 
 from tweed.ir.build import const as _const
+from tweed.ir.build import is_zero
 from tweed.ir.node import Const, Node
 from tweed.ir.ops import Op
 
@@ -112,7 +113,7 @@ class Unbinned:
         idx, d = self.L.dists[name]
         if d.get("type") == "mixture_dist":
             dens, rate = self.mixture(name, at)
-            extended = rate.op is not Op.CONST or float(rate.attr("value").array) != 0.0
+            extended = not is_zero(rate)
         else:
             dens, rate, extended = self.pdf(name, at), _const(0.0), False
         scale = 1.0 if extended else float(np.sum(weights))
