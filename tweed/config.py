@@ -6,6 +6,9 @@ TWEED_TIME_PASSES   "1" prints the wall time of every pass (stderr)
 TWEED_PIPELINE      override the default pass pipeline, e.g. "fold-constants,fuse-modifiers"
 TWEED_THREADS       threads for parallel kernels (Hessian columns); default: OMP_NUM_THREADS or
                     the number of CPUs (dask scan workers run with 1)
+TWEED_KERNELS       "jit": numba's JIT kernels even when those compiled at install are there
+TWEED_AOT_CPU       at install: the CPU the kernels are compiled for ("host", default, or
+                    "generic" for a portable build, or an LLVM CPU name)
 """
 
 from __future__ import annotations
@@ -20,6 +23,16 @@ class DebugConfig:
     verify: bool
     time_passes: bool
     pipeline: str | None
+
+
+def jit_kernels() -> bool:
+    return os.environ.get("TWEED_KERNELS", "").lower() == "jit"
+
+
+def aot_cpu() -> str:
+    """LLVM's name of the CPU the install-time kernels target ('' = generic)."""
+    cpu = os.environ.get("TWEED_AOT_CPU", "host")
+    return "" if cpu == "generic" else cpu
 
 
 def threads() -> int:

@@ -87,15 +87,25 @@ def test_generated(ws):
 
 
 def test_new_model_needs_no_compilation():
-    """Kernels are compiled once (numba cache=True) and are the same objects for every model."""
+    """The JIT kernels are compiled once (numba cache=True) and serve every model (the kernels
+    compiled at install, tests/codegen/test_aot.py, are one module for all)."""
     from tweed.codegen import numba_kernels as K
 
-    kernels(simple_workspace())[1].nll_grad  # ensure compiled
-    before = {name: len(getattr(K, name).signatures) for name in ("nll", "nll_grad", "hessian_columns", "expected")}
+    def run(ws):
+        m, k, d, lg = kernels(ws)
+        x, arr, v0 = m.inits(), k.program.arrays, k.program.val0
+        n = x.size
+        K.nll(*arr, v0.copy(), x, d, lg)
+        K.nll_grad(*arr, v0.copy(), np.zeros_like(v0), x, d, lg, np.empty(n))
+        K.hessian_columns(*arr, v0, x, d, lg, np.arange(n), np.zeros((n, n)))
+        K.expected(*arr, v0.copy(), x, np.empty(k.program.n_data))
+
+    names = ("nll", "nll_grad", "hessian_columns", "expected")
+    run(simple_workspace())
+    before = {name: len(getattr(K, name).signatures) for name in names}
     ws = rich_workspace()
     ws["channels"][0]["samples"][0]["data"] = [1.0, 2.0, 9.0]
-    m, k, d, lg = kernels(ws)
-    k.nll(m.inits(), d, lg), k.nll_grad(m.inits(), d, lg), k.hessian(m.inits(), d, lg), k.expected(m.inits())
-    after = {name: len(getattr(K, name).signatures) for name in before}
-    assert after == before
-    assert all(getattr(K, name)._cache.__class__.__name__ != "NullCache" for name in before)
+    run(ws)
+    after = {name: len(getattr(K, name).signatures) for name in names}
+    assert after == before and all(v == 1 for v in after.values())
+    assert all(getattr(K, name)._cache.__class__.__name__ != "NullCache" for name in names)

@@ -19,15 +19,11 @@ from pathlib import Path
 
 import numba
 
-HERE = Path(__file__).resolve().parent
-SOURCES = ("numba_kernels.py", "numba_minimize.py", "pack.py", "sympy_backend.py", "kernel_cache.py")
+from tweed.codegen.aot import source_digest
 
 
 def digest() -> str:
-    h = hashlib.sha256(numba.__version__.encode())
-    for name in SOURCES:
-        h.update((HERE / name).read_bytes())
-    return h.hexdigest()[:16]
+    return hashlib.sha256(f"{numba.__version__} {source_digest()}".encode()).hexdigest()[:16]
 
 
 def cache_dir() -> Path:

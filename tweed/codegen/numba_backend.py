@@ -1,5 +1,9 @@
 """The numba backend: a packed program plus the generic kernels, behind the Kernels interface
-the runtime uses (nll, nll_grad, hvp, hessian, expected, data_model)."""
+the runtime uses (nll, nll_grad, hvp, hessian, expected, data_model).
+
+The kernels come from the ahead-of-time compiled module built at install (aot.py) when it is
+there, else from the numba JIT (numba_kernels.py, numba_minimize.py; compiled on first use and
+cached on disk). KERNELS says which: "aot" or "jit"."""
 
 from __future__ import annotations
 
@@ -7,10 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from tweed.codegen import numba_kernels as K
-from tweed.codegen import numba_minimize as M
+from tweed.codegen import aot
 from tweed.config import threads
 from tweed.codegen.pack import (
+    WALL_STREAK,
     F_FP,
     F_IP,
     F_OP,
@@ -26,6 +30,22 @@ from tweed.codegen.pack import (
 from tweed.ir.module import Module
 
 _POOL: ThreadPoolExecutor | None = None
+_AOT = aot.load()
+KERNELS = "jit" if _AOT is None else "aot"
+THREADED_HESSIAN = 256  # with the AOT module, Hessians of this many columns use the JIT's threads
+
+
+def _jit():
+    """The JIT kernels (imports numba; compiles on first call unless cached)."""
+    from tweed.codegen import numba_kernels, numba_minimize
+
+    return numba_kernels, numba_minimize
+
+
+if _AOT is None:
+    K, M = _jit()
+else:
+    K = M = _AOT
 
 
 def _pool() -> ThreadPoolExecutor:
@@ -83,16 +103,17 @@ class NumbaKernels:
         n = self.program.n_params
         cols = np.arange(n) if columns is None else np.asarray(columns, dtype=np.int64)
         H = np.zeros((n, n))
-        workers = _pool()._max_workers if cols.size >= 16 else 1
+        workers = _pool()._max_workers if cols.size >= (16 if _AOT is None else THREADED_HESSIAN) else 1
         chunks = [c for c in np.array_split(cols, workers) if c.size]
         args = (*self._arr, self.program.val0, pars, data, lgam)
         if len(chunks) == 1:
             K.hessian_columns(*args, chunks[0], H)
-        else:
-            list(_pool().map(lambda c: K.hessian_columns(*args, c, H), chunks))
+        else:  # the JIT kernel releases the GIL
+            kernel = _jit()[0].hessian_columns
+            list(_pool().map(lambda c: kernel(*args, c, H), chunks))
         return H
 
-    def minimize(self, full, free, y0, lo, hi, B0, data, lgam, gtol, maxiter, wall_streak=M.WALL_STREAK):
+    def minimize(self, full, free, y0, lo, hi, B0, data, lgam, gtol, maxiter, wall_streak=WALL_STREAK):
         """Bounded quasi-Newton minimisation in compiled code (see numba_minimize).
 
         Returns (y, f, status, iterations, evaluations, projected-gradient norm)."""
@@ -105,14 +126,15 @@ class NumbaKernels:
                                          int(maxiter), y, int(wall_streak))
         return y, f, int(st), int(it), int(nfev), float(pg)
 
-    def minimize_batch(self, fulls, free, Y0, lo, hi, B0, datas, lgams, gtol, maxiter, wall_streak=M.WALL_STREAK):
-        """minimize() over many datasets at once, in parallel (toys)."""
+    def minimize_batch(self, fulls, free, Y0, lo, hi, B0, datas, lgams, gtol, maxiter, wall_streak=WALL_STREAK):
+        """minimize() over many datasets at once, in parallel (toys; always the JIT kernel:
+        pycc does not build parallel loops)."""
         m = Y0.shape[0]
         Y = np.empty_like(Y0)
         f = np.empty(m)
         st = np.empty(m, dtype=np.int64)
         nfev = np.empty(m, dtype=np.int64)
-        M.minimize_batch(*self._arr, self.program.val0, np.require(fulls, float, ["C", "W"]),
+        _jit()[1].minimize_batch(*self._arr, self.program.val0, np.require(fulls, float, ["C", "W"]),
                          np.asarray(free, dtype=np.int64), np.require(Y0, float, ["C", "W"]),
                          np.ascontiguousarray(lo, float), np.ascontiguousarray(hi, float),
                          np.ascontiguousarray(B0, float), np.require(datas, float, ["C", "W"]),

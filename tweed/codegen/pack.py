@@ -32,6 +32,9 @@ OP_EXPR, OP_MVN, OP_UNBINNED, OP_LOGNORMAL = 9, 10, 11, 12
 # instruction fields
 F_OP, F_OUT, F_SIZE, F_IP, F_FP, F_CODE = range(6)
 N_FIELDS = 6
+# the minimiser (numba_minimize.py) stops after this many line searches in a row cut short by
+# non-finite values (a wall)
+WALL_STREAK = 6
 
 # interpolation codes: F* multiplicative (interp_factor), S* additive (interp_shift)
 F0, F1, F2, F4, S0, S2, S4, S4P = range(8)

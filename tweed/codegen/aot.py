@@ -1,0 +1,95 @@
+"""Ahead-of-time compiled kernels.
+
+The generic kernels of numba_kernels.py and the minimiser of numba_minimize.py serve every
+model, so they can be compiled once, when Tweed is installed, instead of on a user's first run:
+setup.py builds the entry points below with numba.pycc into an extension module
+`tweed/codegen/_aot_<digest>` (the digest is over the kernel sources, so an editable install
+whose kernels were edited after the build falls back to the JIT instead of running stale code).
+The module is standalone machine code: using it imports neither numba nor llvmlite, so a
+process starts faster and uses less memory, and a fresh machine compiles nothing at run time.
+
+numba_backend.py uses the module when it is there and the numba JIT (cached on disk, see
+kernel_cache.py) otherwise, and for the two kernels pycc cannot build as they are: the
+parallel batch minimiser of toys (prange) and Hessians split over threads (an AOT function
+keeps the GIL). TWEED_KERNELS=jit forces the JIT; TWEED_AOT_CPU names the CPU the build
+targets (default: this machine's, as -march=native; "generic" for a portable wheel).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from pathlib import Path
+
+from tweed.config import aot_cpu, jit_kernels
+
+HERE = Path(__file__).resolve().parent
+SOURCES = ("numba_kernels.py", "numba_minimize.py", "pack.py", "sympy_backend.py", "kernel_cache.py", "aot.py")
+
+_I2, _I1, _F1, _F2 = "i8[:, ::1]", "i8[::1]", "f8[::1]", "f8[:, ::1]"
+_PROG = f"{_I2}, {_I1}, {_F1}"  # ins, ip, fp
+# name: (module, signature); the argument lists are those of the functions in that module
+EXPORTS = {
+    "nll": ("numba_kernels", f"f8({_PROG}, {_F1}, {_F1}, {_F1}, {_F1})"),
+    "nll_grad": ("numba_kernels", f"f8({_PROG}, {', '.join([_F1] * 6)})"),
+    "hvp": ("numba_kernels", f"f8({_PROG}, {', '.join([_F1] * 10)})"),
+    "hessian_columns": ("numba_kernels", f"void({_PROG}, {', '.join([_F1] * 4)}, {_I1}, {_F2})"),
+    "rate_jacobian": ("numba_kernels", f"void({_PROG}, {_F1}, {_F1}, {_F1}, {_F2})"),
+    "expected": ("numba_kernels", f"void({_PROG}, {_F1}, {_F1}, {_F1})"),
+    "minimize": ("numba_minimize",
+                 f"Tuple((f8, i8, i8, i8, f8))({_PROG}, {_F1}, {_F1}, {_F1}, {_I1}, {_F1}, {_F1}, {_F1}, "
+                 f"{_F2}, {_F1}, {_F1}, f8, i8, {_F1}, i8)"),
+}
+
+
+def source_digest() -> str:
+    """Digest of the sources the compiled kernels depend on."""
+    h = hashlib.sha256()
+    for name in SOURCES:
+        h.update((HERE / name).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def module_name() -> str:
+    return f"_aot_{source_digest()}"
+
+
+def load():
+    """The compiled module for the current sources, or None (not built, stale, or
+    TWEED_KERNELS=jit)."""
+    if jit_kernels():
+        return None
+    try:
+        return importlib.import_module(f"tweed.codegen.{module_name()}")
+    except ImportError:
+        return None
+
+
+def _wrapper(module, name):
+    """A thin function calling the jitted kernel: pycc compiles the wrapper with its own
+    flags, and the kernel (linked in) keeps its own (numpy error model, fastmath sums)."""
+    kernel = getattr(module, name)
+    args = ", ".join(kernel.py_func.__code__.co_varnames[: kernel.py_func.__code__.co_argcount])
+    namespace = {"kernel": kernel}
+    exec(f"def {name}({args}):\n    return kernel({args})\n", namespace)  # noqa: S102
+    return namespace[name]
+
+
+def compiler():
+    """A numba.pycc.CC that builds every entry point of EXPORTS into module_name()."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pycc's pending-deprecation notice
+        from numba.pycc import CC
+    cc = CC(module_name(), source_module=__name__)
+    cc.target_cpu = aot_cpu()
+    for name, (mod, sig) in EXPORTS.items():
+        module = importlib.import_module(f"tweed.codegen.{mod}")
+        cc.export(name, sig)(_wrapper(module, name))
+    return cc
+
+
+if __name__ == "__main__":  # python -m tweed.codegen.aot: build next to the sources
+    compiler().compile()
+    print(f"built tweed/codegen/{module_name()}")
