@@ -192,7 +192,15 @@ class NumbaKernels:
 
     def constraint_hessian(self) -> np.ndarray:
         """Curvature of the constraint terms at their centres, as a matrix over parameters:
-        1/sigma^2 (Gaussian), tau (Barlow-Beeston Poisson), the precision block (MVN)."""
+        1/sigma^2 (Gaussian), tau (Barlow-Beeston Poisson), the precision block (MVN).
+        Computed once per program (read-only)."""
+        H = getattr(self, "_constraint_H", None)
+        if H is None:
+            H = self._constraint_H = self._constraint_hessian()
+            H.setflags(write=False)
+        return H
+
+    def _constraint_hessian(self) -> np.ndarray:
         n = self.program.n_params
         H = np.zeros((n, n))
         par, _, kind, scale = self.constraints()

@@ -49,15 +49,42 @@ def _snap(x, lo, hi, width):
 
 
 def inverse_hessian_guess(H: np.ndarray) -> np.ndarray:
-    """A positive-definite inverse of H: eigenvalues replaced by their magnitude, floored."""
+    """A positive-definite inverse of H: eigenvalues replaced by their magnitude, floored.
+
+    A well-conditioned positive-definite H (the usual case: the Fisher information plus the
+    constraints) is inverted through its Cholesky factor, 10-20x cheaper than the
+    eigendecomposition the other cases need."""
     H = 0.5 * (H + H.T)
     if not np.all(np.isfinite(H)):
         d = np.where(np.isfinite(np.diag(H)) & (np.abs(np.diag(H)) > 0), np.abs(np.diag(H)), 1.0)
         return np.diag(1.0 / d)
+    inverse = _cholesky_inverse(H)
+    if inverse is not None:
+        return inverse
     w, V = np.linalg.eigh(H)
     top = np.max(np.abs(w)) if w.size else 1.0
     w = np.maximum(np.abs(w), max(top, 1e-300) * 1e-10)
     return (V / w) @ V.T
+
+
+def _cholesky_inverse(H: np.ndarray) -> np.ndarray | None:
+    """H^-1 from LAPACK's potrf/potri when H is positive definite with a Cholesky diagonal
+    spread below 1e4 (so its condition number is not known to exceed 1e8, well inside the
+    1e10 floor of the eigenvalue route), else None."""
+    if H.size == 0:
+        return None
+    from scipy.linalg import lapack  # loaded anyway: the compiled minimiser uses LAPACK
+
+    c, info = lapack.dpotrf(H, lower=1)
+    if info != 0:
+        return None
+    d = np.diag(c)
+    if not d.min() > 0 or d.max() > 1e4 * d.min():
+        return None
+    inv, info = lapack.dpotri(c, lower=1)
+    if info != 0:
+        return None
+    return np.tril(inv) + np.tril(inv, -1).T
 
 
 def minimize_bounded(
