@@ -15,6 +15,8 @@ import numpy as np
 # lgamma(n+1) cancels against n ln(lambda) and the NLL depends on its last bit.
 from scipy.special import gammaln
 
+_F8 = np.dtype(np.float64)
+
 
 class Kernels(Protocol):
     name: str
@@ -141,6 +143,10 @@ class CompiledModel:
         return data, gammaln(data + 1.0)
 
     def _pars(self, pars) -> np.ndarray:
+        if type(pars) is np.ndarray and pars.dtype == _F8 and pars.shape == (self.params.inits.size,):
+            flags = pars.flags
+            if flags.c_contiguous and flags.writeable:  # as the kernels take it: no copy, no checks
+                return pars
         pars = np.require(pars, float, ["C", "W"])
         if pars.shape != (self.n_params,):
             raise ValueError(f"expected {self.n_params} parameters, got shape {pars.shape}")
