@@ -296,6 +296,8 @@ def main(argv=None):
                 out["limit_obs"], out["limit_exp"] = value
             except Exception as exc:  # e.g. pyhf 0.7.6's toms748 scan fails on the jax backend
                 out["limit_error"] = f"{type(exc).__name__}: {exc}"[:160]
+    # memory of the usual job (build, NLL, fit, hypotest, limit) before toys and ranking
+    out["peak_rss_core_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     if args.toys and not case.fit_only:
         try:
             toy_metric(t, args.toys, args.budget, out)

@@ -23,8 +23,12 @@ def run_demo(output: str | None = None) -> dict:
     model = api.load(path)
     t_build = time.perf_counter() - t0
     click.echo(f"Tweed demo: {path}")
+    from tweed.codegen.numba_backend import KERNELS
+
+    how = ("compiled at install" if KERNELS == "aot"
+           else "numba JIT: compiled on first use, then cached on disk")
     click.echo(f"  compiled {model.n_params} parameters, {model.n_main} bins in {t_build:.2f} s "
-               "(first run includes compiling the numba kernels once)")
+               f"(kernels: {how})")
     fit = infer.fit(model)
     click.echo(f"\nMaximum-likelihood fit: twice_nll = {fit.twice_nll:.6f}, status {fit.status}")
     for name, x, u in zip(fit.par_names, fit.bestfit, fit.uncertainties):
