@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+# the IR verifier after every pass, not only on the pipeline's input and output (docs/debugging.md)
+os.environ.setdefault("TWEED_VERIFY", "all")
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("TWEED_SHARED", REPO.parent / "shared"))
 CORPUS = SHARED / "corpus"

@@ -1,7 +1,8 @@
 """Debug switches, read from the environment in one place (documented in docs/debugging.md).
 
 TWEED_PRINT_AFTER   comma list of pass names, or "all": print the IR after those passes (stderr)
-TWEED_VERIFY        "0" turns off the verifier between passes (default on)
+TWEED_VERIFY        "0" turns the IR verifier off; default: it checks the pipeline's input and
+                    output; "all": also after every pass (the test suite sets this)
 TWEED_TIME_PASSES   "1" prints the wall time of every pass (stderr)
 TWEED_PIPELINE      override the default pass pipeline, e.g. "fold-constants,fuse-modifiers"
 TWEED_THREADS       threads for parallel kernels (Hessian columns); default: OMP_NUM_THREADS or
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 class DebugConfig:
     print_after: frozenset[str]
     verify: bool
+    verify_each_pass: bool
     time_passes: bool
     pipeline: str | None
 
@@ -52,6 +54,7 @@ def debug_config() -> DebugConfig:
     return DebugConfig(
         print_after=names,
         verify=os.environ.get("TWEED_VERIFY", "1") != "0",
+        verify_each_pass=os.environ.get("TWEED_VERIFY", "1") == "all",
         time_passes=os.environ.get("TWEED_TIME_PASSES", "0") == "1",
         pipeline=os.environ.get("TWEED_PIPELINE") or None,
     )

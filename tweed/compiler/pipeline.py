@@ -1,6 +1,7 @@
 """The default pass pipeline, written down, and the driver that runs any pipeline.
 
-The verifier runs after every pass (TWEED_VERIFY=0 turns it off); TWEED_PRINT_AFTER=<pass>|all
+The verifier checks the input and the output (TWEED_VERIFY=all: after every pass too, as the
+tests run; TWEED_VERIFY=0: never); TWEED_PRINT_AFTER=<pass>|all
 prints the IR after a pass to stderr; TWEED_TIME_PASSES=1 prints each pass's wall time.
 """
 
@@ -35,11 +36,11 @@ def run_pipeline(module: Module, names: tuple[str, ...] | None = None, stream=No
         verify(module)
     if "input" in cfg.print_after or "all" in cfg.print_after:
         stream.write(f"// IR after input\n{print_module(module)}")
-    for name in names:
+    for k, name in enumerate(names):
         t0 = time.perf_counter()
         module = passes.get(name)(module)
         dt = time.perf_counter() - t0
-        if cfg.verify:
+        if cfg.verify and (cfg.verify_each_pass or k == len(names) - 1):
             verify(module)
         if cfg.time_passes:
             stream.write(f"// pass {name}: {dt * 1e3:.1f} ms\n")
