@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.util
+import sys
 from pathlib import Path
 
 from tweed.config import aot_cpu, jit_kernels
@@ -54,15 +56,44 @@ def module_name() -> str:
     return f"_aot_{source_digest()}"
 
 
+def installed_path(name: str) -> Path | None:
+    """Where the installed 'tweed' distribution put the module `name`, if it did. (Tests run
+    from a checkout import tweed from its sources, while `pip install .` put the compiled
+    module in site-packages.)"""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        files = distribution("tweed").files or ()
+    except PackageNotFoundError:
+        return None
+    for f in files:
+        if f.parent.name == "codegen" and f.name.startswith(name + "."):
+            path = Path(f.locate())
+            return path if path.is_file() else None
+    return None
+
+
 def load():
     """The compiled module for the current sources, or None (not built, stale, or
-    TWEED_KERNELS=jit)."""
+    TWEED_KERNELS=jit): next to this file, else where the installed distribution has it."""
     if jit_kernels():
         return None
+    name = module_name()
     try:
-        return importlib.import_module(f"tweed.codegen.{module_name()}")
+        return importlib.import_module(f"tweed.codegen.{name}")
+    except ImportError:
+        pass
+    path = installed_path(name)
+    if path is None:
+        return None
+    spec = importlib.util.spec_from_file_location(f"tweed.codegen.{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
     except ImportError:
         return None
+    sys.modules[spec.name] = module
+    return module
 
 
 def _wrapper(module, name):
