@@ -60,16 +60,15 @@ def installed_path(name: str) -> Path | None:
     """Where the installed 'tweed' distribution put the module `name`, if it did. (Tests run
     from a checkout import tweed from its sources, while `pip install .` put the compiled
     module in site-packages.)"""
-    from importlib.metadata import PackageNotFoundError, distribution
+    from importlib.metadata import distributions
 
-    try:
-        files = distribution("tweed").files or ()
-    except PackageNotFoundError:
-        return None
-    for f in files:
-        if f.parent.name == "codegen" and f.name.startswith(name + "."):
-            path = Path(f.locate())
-            return path if path.is_file() else None
+    # every 'tweed' on the path: a checkout's own tweed.egg-info (left by a build) comes first
+    for dist in distributions(name="tweed"):
+        for f in dist.files or ():
+            if f.parent.name == "codegen" and f.name.startswith(name + "."):
+                path = Path(f.locate())
+                if path.is_file():
+                    return path
     return None
 
 
