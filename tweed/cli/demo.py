@@ -16,6 +16,7 @@ def demo_path() -> str:
 
 def run_demo(output: str | None = None) -> dict:
     from tweed import api
+    from tweed.codegen.numba_backend import KERNELS
     from tweed.runtime import infer
 
     path = demo_path()
@@ -23,8 +24,6 @@ def run_demo(output: str | None = None) -> dict:
     model = api.load(path)
     t_build = time.perf_counter() - t0
     click.echo(f"Tweed demo: {path}")
-    from tweed.codegen.numba_backend import KERNELS
-
     how = ("compiled at install" if KERNELS == "aot"
            else "numba JIT: compiled on first use, then cached on disk")
     click.echo(f"  compiled {model.n_params} parameters, {model.n_main} bins in {t_build:.2f} s "

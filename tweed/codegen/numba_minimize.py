@@ -16,7 +16,6 @@ from tweed.codegen import kernel_cache  # noqa: F401  (first: sets the cache dir
 from numba import njit, prange
 
 from tweed.codegen.numba_kernels import _bool, _fwd, _rev, _scratch
-from tweed.codegen.pack import WALL_STREAK  # noqa: F401  (the default of minimize's wall_streak)
 
 OPTS = dict(cache=True, nogil=True, error_model="numpy")
 OK, MAXITER, NAN, STALLED = 0, 1, 2, 3

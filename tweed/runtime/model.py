@@ -143,7 +143,7 @@ class CompiledModel:
         return data, gammaln(data + 1.0)
 
     def _pars(self, pars) -> np.ndarray:
-        if type(pars) is np.ndarray and pars.dtype == _F8 and pars.shape == (self.params.inits.size,):
+        if type(pars) is np.ndarray and pars.dtype == _F8 and pars.shape == (self.n_params,):
             flags = pars.flags
             if flags.c_contiguous and flags.writeable:  # as the kernels take it: no copy, no checks
                 return pars
