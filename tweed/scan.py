@@ -4,9 +4,11 @@ Each point is computed by exactly the code path of a single-point `tweed cls` (a
 infer.hypotest / infer.upper_limit), so a scan line and a `tweed cls` agree to the last digit.
 Results are appended to the output as they finish (one JSON object per line, flushed and
 synced); re-running with the same output skips the points already there, so an interrupted
-scan loses nothing. The background-only workspace is sent to each worker once (scattered);
-the numba kernels are loaded from the on-disk cache once per worker process, never compiled
-per point.
+scan loses nothing. The background-only workspace is validated in the client and sent to
+each worker once (scattered); a point parses, lowers and fuses only what its patch adds
+(the front end and the passes reuse every unchanged background sample, see
+histfactory.ast._SAMPLES). The kernels are loaded once per worker process (compiled at
+install), never compiled per point.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tweed.compiler.frontends.histfactory import load_patchset_file
-from tweed.compiler.frontends.histfactory.patches import Patch, PatchSet
+from tweed.compiler.frontends.histfactory.patches import Patch, PatchSet, digest
 from tweed.compiler.frontends.source import read_json
 from tweed.errors import InputError, TweedError
 
@@ -46,24 +48,33 @@ class ScanSummary:
 
 _KEEP: list = []
 
+# The background-only workspace by its digest, once per worker process. The scattered
+# document reaches every task as a new (shallow) copy, so identity cannot say that it was
+# seen before; the digest the client computed can. scan() validated it in the client.
+_WORKSPACES: dict[str, dict] = {}
 
-def _valid_workspace(workspace: dict, source: str) -> dict:
-    """Validate the background-only workspace once per worker (then patches are checked
-    part by part, see histfactory.validate_patched)."""
+
+def _known_workspace(workspace: dict, token: str) -> dict:
+    """The first copy of this workspace the worker saw, marked valid, so that patches are
+    checked part by part (see histfactory.validate_patched)."""
     from tweed.compiler.frontends import histfactory
 
-    if histfactory._VALID.get(id(workspace)) is not workspace:
-        histfactory.parse_workspace(workspace, source)
+    known = _WORKSPACES.get(token)
+    if known is None:
         histfactory._remember_valid(workspace)
-    return workspace
+        _WORKSPACES.clear()
+        _WORKSPACES[token] = known = workspace
+    return known
 
 
-def run_point(workspace: dict, source: str, patch: Patch, options: ScanOptions) -> dict:
-    """One scan point: the same calls as `tweed cls` (and `tweed limit` with limits)."""
+def run_point(workspace: dict, source: str, token: str, patch: Patch, options: ScanOptions) -> dict:
+    """One scan point: the same calls as `tweed cls` (and `tweed limit` with limits).
+    `token` identifies the workspace (its digest, validated by scan) across the tasks of a
+    worker."""
     from tweed import api
     from tweed.runtime import infer
 
-    workspace = _valid_workspace(workspace, source)
+    workspace = _known_workspace(workspace, token)
     out: dict[str, Any] = {"patch": patch.name}
     t0 = time.perf_counter()
     gc_was_enabled = gc.isenabled()
@@ -134,6 +145,8 @@ def make_client(scheduler: str | None, workers: int | None):
         return Client(scheduler), None
     n = workers or os.cpu_count() or 1
     # one process per core, one thread each: no nested thread pools fighting for the cores
+    # (the fits' factorisations run on one BLAS thread anyway, see runtime/blas.py, so a
+    # point equals a `tweed cls` to the last digit)
     env = {"TWEED_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
            "MKL_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
@@ -159,6 +172,10 @@ def scan(
     ps = load_patchset_file(patchset_path)
     if digest_check:
         ps.verify(doc, source)
+    from tweed.compiler.frontends.histfactory import parse_workspace
+
+    parse_workspace(doc, source)  # a bad workspace fails here, before a cluster starts
+    token = digest(doc)
     points = select_points(ps, names)
     out = Path(output)
     done = finished_points(out)
@@ -170,7 +187,7 @@ def scan(
     client, cluster = make_client(scheduler, workers)
     try:
         ws_future = client.scatter(doc, broadcast=True)
-        futures = {client.submit(run_point, ws_future, source, p, options, pure=False): p for p in todo}
+        futures = {client.submit(run_point, ws_future, source, token, p, options, pure=False): p for p in todo}
         bar = _progress(len(points), summary.skipped) if progress else None
         with open(out, "a", encoding="utf-8") as fh:
             for fut in as_completed(futures):

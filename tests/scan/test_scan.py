@@ -91,3 +91,34 @@ def test_scan_bad_input(tmp_path):
     assert r.exit_code == 2 and "no such file" in r.stderr
     r = CliRunner().invoke(cli, ["scan", wp, pp, "--patch-name", "nope", "-o", str(tmp_path / "o.jsonl")])
     assert r.exit_code == 2 and "no patch named 'nope'" in r.stderr
+
+
+def test_a_worker_checks_only_what_patches_add(tmp_path, monkeypatch):
+    """Each task gets a new copy of the scattered workspace: the digest says it is known
+    (and valid: the client checked it), so only the patches' values are validated."""
+    import copy
+
+    from tweed import scan as scan_mod
+    from tweed.compiler.frontends import histfactory
+    from tweed.compiler.frontends.histfactory import load_patchset_file
+
+    wp, pp, names = make_inputs(tmp_path, n=3)
+    ws, ps = json.loads(open(wp).read()), load_patchset_file(pp)
+    full = []
+    real = histfactory.validate
+    monkeypatch.setattr(histfactory, "validate", lambda doc, kind, src: full.append(kind) or real(doc, kind, src))
+    monkeypatch.setattr(scan_mod, "_WORKSPACES", {})
+    token = digest(ws)
+    recs = [scan_mod.run_point(copy.copy(ws), wp, token, ps.patch(n), scan_mod.ScanOptions()) for n in names]
+    assert [r["status"] for r in recs] == ["ok"] * 3 and full == []
+
+
+def test_scan_of_a_bad_workspace_fails_before_any_point(tmp_path):
+    wp, pp, _ = make_inputs(tmp_path)
+    ws = json.loads(open(wp).read())
+    ws["channels"][0]["samples"][1]["data"][0] = -1.0
+    open(wp, "w").write(json.dumps(ws))
+    out = tmp_path / "o.jsonl"
+    r = CliRunner().invoke(cli, ["scan", wp, pp, "-o", str(out), "--no-digest-check"])
+    assert r.exit_code == 2 and "/channels/0/samples/1/data/0" in r.stderr and "negative" in r.stderr
+    assert not out.exists()

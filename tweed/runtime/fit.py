@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tweed.errors import FitError
+from tweed.runtime.blas import one_thread
 from tweed.runtime.minimize import OK, STALLED, MinimizeResult, inverse_hessian_guess, minimize_bounded
 from tweed.runtime.model import gammaln
 
@@ -531,10 +532,11 @@ def _add_uncertainties(model, result: FitResult, data, free: np.ndarray) -> None
     Hf = H[np.ix_(free, free)]
     n = model.n_params
     cov = np.zeros((n, n))
-    try:
-        cov_f = np.linalg.inv(Hf)
-    except np.linalg.LinAlgError:
-        cov_f = np.linalg.pinv(Hf)
+    with one_thread():
+        try:
+            cov_f = np.linalg.inv(Hf)
+        except np.linalg.LinAlgError:
+            cov_f = np.linalg.pinv(Hf)
     cov[np.ix_(free, free)] = cov_f
     result.covariance = cov
     result.uncertainties = np.sqrt(np.clip(np.diag(cov), 0.0, None))

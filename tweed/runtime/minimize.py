@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tweed.runtime.blas import one_thread
+
 OK = "ok"
 MAXITER = "max-iterations"
 NAN = "nan"
@@ -58,10 +60,11 @@ def inverse_hessian_guess(H: np.ndarray) -> np.ndarray:
     if not np.all(np.isfinite(H)):
         d = np.where(np.isfinite(np.diag(H)) & (np.abs(np.diag(H)) > 0), np.abs(np.diag(H)), 1.0)
         return np.diag(1.0 / d)
-    inverse = _cholesky_inverse(H)
-    if inverse is not None:
-        return inverse
-    w, V = np.linalg.eigh(H)
+    with one_thread():
+        inverse = _cholesky_inverse(H)
+        if inverse is not None:
+            return inverse
+        w, V = np.linalg.eigh(H)
     top = np.max(np.abs(w)) if w.size else 1.0
     w = np.maximum(np.abs(w), max(top, 1e-300) * 1e-10)
     return (V / w) @ V.T

@@ -15,6 +15,7 @@ Preserves: the NLL at every point (up to floating-point summation order), the pa
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -49,8 +50,8 @@ class _NotNormalForm(Exception):
     pass
 
 
-def _flat_index(node: Node, m: Module) -> np.ndarray:
-    base = m.offsets[node.attr("name")]
+def _flat_index(node: Node, offsets) -> np.ndarray:
+    base = offsets[node.attr("name")]
     if node.attr("start") is None:
         return np.array([base])
     return base + np.arange(node.attr("start"), node.attr("stop"))
@@ -68,7 +69,35 @@ def _is_base(node: Node) -> bool:
     return node.op is Op.ADD and all(a.op in (Op.CONST, Op.INTERP_SHIFT) for a in node.args)
 
 
+class _Offsets:
+    """A module's parameter offsets, recording which sets were looked up."""
+
+    def __init__(self, m: Module):
+        self.offsets = m.offsets
+        self.used: dict[str, int] = {}
+
+    def __getitem__(self, name: str) -> int:
+        k = self.used[name] = self.offsets[name]
+        return k
+
+
+# _product per rate node: a scan builds the same background samples at every point, in
+# modules whose parameter offsets may differ (a signal adds its own parameters). An entry is
+# reused when the offsets of the parameter sets it read are unchanged.
+_PRODUCTS: "weakref.WeakKeyDictionary[Node, tuple]" = weakref.WeakKeyDictionary()
+
+
 def _product(term: Node, n: int, m: Module) -> _Product:
+    hit = _PRODUCTS.get(term)
+    if hit is not None and hit[0] == n and all(m.offsets.get(k) == v for k, v in hit[1]):
+        return hit[2]
+    offsets = _Offsets(m)
+    p = _build_product(term, n, offsets)
+    _PRODUCTS[term] = (n, tuple(offsets.used.items()), p)
+    return p
+
+
+def _build_product(term: Node, n: int, offsets: _Offsets) -> _Product:
     factors = list(term.args) if term.op is Op.MUL else [term]
     bases = [f for f in factors if _is_base(f)]
     if len(bases) > 1:
@@ -84,11 +113,11 @@ def _product(term: Node, n: int, m: Module) -> _Product:
             else:
                 p.scale = p.scale * v
         elif f.op is Op.PARAM and f.shape == ():
-            p.block.append(("param", int(_flat_index(f, m)[0])))
+            p.block.append(("param", int(_flat_index(f, offsets)[0])))
         elif f.op is Op.PARAM and f.shape == (n,):
-            p.gammas.append(_flat_index(f, m))
+            p.gammas.append(_flat_index(f, offsets))
         elif f.op is Op.INTERP_FACTOR and f.args[0].op is Op.PARAM and f.args[0].shape == () and f.shape == ():
-            idx = int(_flat_index(f.args[0], m)[0])
+            idx = int(_flat_index(f.args[0], offsets)[0])
             p.block.append(("interp", f.attr("code"), idx, float(f.attr("lo").array), float(f.attr("hi").array)))
         else:
             raise _NotNormalForm
@@ -100,7 +129,7 @@ def _product(term: Node, n: int, m: Module) -> _Product:
             if a.op is Op.CONST:
                 nom = nom + a.attr("value").array
             elif a.args[0].op is Op.PARAM and a.args[0].shape == ():
-                idx = int(_flat_index(a.args[0], m)[0])
+                idx = int(_flat_index(a.args[0], offsets)[0])
                 lo, mid, hi = (np.broadcast_to(a.attr(k).array, (n,)) for k in ("lo", "nom", "hi"))
                 p.shifts.append((a.attr("code"), idx, lo, mid, hi))
             else:
@@ -285,7 +314,7 @@ def _fuse_constraints(terms: list[Node], op: Op, key: str, P: Node, m: Module) -
     idx, data_idx, width = [], [], []
     for t in mine:
         k = t.attr("index").array
-        idx.extend(_flat_index(t.args[0], m).tolist() if t.args[0].shape != () else [int(_flat_index(t.args[0], m)[0])] * len(k))
+        idx.extend(_flat_index(t.args[0], m.offsets).tolist() if t.args[0].shape != () else [int(_flat_index(t.args[0], m.offsets)[0])] * len(k))
         data_idx.extend(k.tolist())
         width.extend(np.broadcast_to(t.attr(key).array, k.shape).tolist())
     attrs = {"index": _ints(data_idx), key: Const(np.array(width, dtype=float))}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from tweed.ir.module import Module
-from tweed.ir.node import Node, topo_order
+from tweed.ir.node import Node
 from tweed.ir.ops import Op
 
 Rule = Callable[[Node, Module], "Node | None"]
@@ -31,18 +31,41 @@ class _Rewriter:
         self.done: dict[int, Node] = {}
         self.keep: list[Node] = []  # keeps ids in `done` from being reused
 
-    def node(self, node: Node) -> Node:
-        for n in topo_order([node]):
-            if id(n) in self.done:
-                continue
-            if self.memo is not None:
-                hit = self.memo.get(n)
-                if hit is not None:
-                    cur = n if hit is _SAME else hit
-                    self.done[id(n)] = cur
-                    self.done[id(cur)] = cur
-                    self.keep.extend((n, cur))
+    def _pending(self, root: Node) -> list[Node]:
+        """The nodes under root not yet rewritten, args first; a node found in the memo (or
+        done) is resolved on the spot and its subgraph is not walked."""
+        order: list[Node] = []
+        seen: set[int] = set()
+        stack: list[tuple[Node, int]] = [(root, 0)]
+        while stack:
+            node, i = stack.pop()
+            if i == 0:
+                if id(node) in seen or id(node) in self.done or self._recall(node):
                     continue
+                seen.add(id(node))
+            if i < len(node.args):
+                stack.append((node, i + 1))
+                stack.append((node.args[i], 0))
+            else:
+                order.append(node)
+        return order
+
+    def _recall(self, n: Node) -> bool:
+        if self.memo is None:
+            return False
+        hit = self.memo.get(n)
+        if hit is None:
+            return False
+        cur = n if hit is _SAME else hit
+        self.done[id(n)] = cur
+        self.done[id(cur)] = cur
+        self.keep.extend((n, cur))
+        return True
+
+    def node(self, node: Node) -> Node:
+        for n in self._pending(node):
+            if id(n) in self.done:  # rewritten meanwhile, inside a rule's new subgraph
+                continue
             args = tuple(self.done[id(a)] for a in n.args)
             cur = n if all(x is y for x, y in zip(args, n.args)) else Node(n.op, args, n.attrs)
             cur = self._fix(cur)

@@ -7,6 +7,7 @@ naming the JSON path.
 
 from __future__ import annotations
 
+import marshal
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -146,9 +147,40 @@ def _param_config(ck: _Checker, p: dict, path: str) -> ParamConfig:
     return ParamConfig(name=p["name"], path=path, **kw)
 
 
+def _sample(ck: _Checker, s: dict, spath: str, nbins: int, channel: str) -> Sample:
+    data = ck.numbers(s["data"], f"{spath}/data", nonneg=True, what="sample yield")
+    if len(data) != nbins:
+        ck.fail(
+            f"{spath}/data",
+            f"sample {s['name']!r} has {len(data)} bins, but channel {channel!r} has "
+            f"{nbins} (from its first sample)",
+        )
+    seen: dict[tuple[str, str], int] = {}
+    mods = []
+    for mi, m in enumerate(s["modifiers"]):
+        key = (m["name"], m["type"])
+        if key in seen:
+            ck.fail(
+                f"{spath}/modifiers/{mi}",
+                f"duplicate modifier {m['type']} {m['name']!r} (also at index {seen[key]})",
+            )
+        seen[key] = mi
+        mods.append(_modifier(ck, m, f"{spath}/modifiers/{mi}", nbins))
+    return Sample(s["name"], data, tuple(mods), spath)
+
+
+# The samples of the last parsed workspace, by content (marshal bytes), path and bin count.
+# A signal scan parses the same background samples for every point: they are taken from
+# here, and are the same Sample objects, so the lowering's cache finds them too. Keyed by
+# content, not identity, so a document changed in place is parsed again.
+_SAMPLES: dict[tuple, Sample] = {}
+
+
 def parse(doc: dict, source: str) -> Workspace:
     """Schema-valid workspace dict -> Workspace, with the cross-field checks."""
+    global _SAMPLES
     ck = _Checker(source)
+    used: dict[tuple, Sample] = {}
     ck.unique([c["name"] for c in doc["channels"]], "/channels", "channel")
     channels = []
     for ci, c in enumerate(doc["channels"]):
@@ -158,25 +190,12 @@ def parse(doc: dict, source: str) -> Workspace:
         samples = []
         for si, s in enumerate(c["samples"]):
             spath = f"{cpath}/samples/{si}"
-            data = ck.numbers(s["data"], f"{spath}/data", nonneg=True, what="sample yield")
-            if len(data) != nbins:
-                ck.fail(
-                    f"{spath}/data",
-                    f"sample {s['name']!r} has {len(data)} bins, but channel {c['name']!r} has "
-                    f"{nbins} (from its first sample)",
-                )
-            seen: dict[tuple[str, str], int] = {}
-            mods = []
-            for mi, m in enumerate(s["modifiers"]):
-                key = (m["name"], m["type"])
-                if key in seen:
-                    ck.fail(
-                        f"{spath}/modifiers/{mi}",
-                        f"duplicate modifier {m['type']} {m['name']!r} (also at index {seen[key]})",
-                    )
-                seen[key] = mi
-                mods.append(_modifier(ck, m, f"{spath}/modifiers/{mi}", nbins))
-            samples.append(Sample(s["name"], data, tuple(mods), spath))
+            key = (marshal.dumps(s), spath, nbins, c["name"])
+            sample = _SAMPLES.get(key)
+            if sample is None:
+                sample = _sample(ck, s, spath, nbins, c["name"])
+            used[key] = sample
+            samples.append(sample)
         channels.append(Channel(c["name"], tuple(samples), cpath))
     by_name = {c.name: c for c in channels}
     ck.unique([o["name"] for o in doc["observations"]], "/observations", "observation")
@@ -205,4 +224,5 @@ def parse(doc: dict, source: str) -> Workspace:
             _param_config(ck, p, f"{mpath}/config/parameters/{pi}") for pi, p in enumerate(params)
         )
         measurements.append(Measurement(m["name"], m["config"]["poi"], configs, mpath))
+    _SAMPLES = used
     return Workspace(tuple(channels), observations, tuple(measurements), source)

@@ -11,6 +11,7 @@ Gaussian or Poisson constraint term whose auxiliary data follow the main data.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -144,6 +145,7 @@ def _apply_config(name: str, req: _Req, cfg, source: str) -> _Req:
     """Measurement parameter config overrides (pyhf's reduce_paramsets_requirements)."""
     if cfg is None:
         return req
+    req = dataclasses.replace(req)  # the requirement may be cached with its sample: copy
     for key in ("inits", "bounds", "auxdata", "sigmas", "factors"):
         value = getattr(cfg, key)
         if value is None:
@@ -182,6 +184,53 @@ def _check_complete(name: str, req: _Req, cfg, meas: Measurement, source: str) -
             )
 
 
+class _SampleCache:
+    """Results per Sample object, for the samples of the last two workspaces lowered.
+
+    The parser hands out the same Sample object for the same content (ast._SAMPLES), so a
+    signal scan finds every background sample here. Entries hold the Sample, so its id is
+    not reused while the entry lives."""
+
+    def __init__(self):
+        self.current: dict[tuple, tuple] = {}
+        self.previous: dict[tuple, tuple] = {}
+
+    def get(self, key: tuple):
+        hit = self.current.get(key) or self.previous.get(key)
+        if hit is not None:
+            self.current[key] = hit
+            return hit[1]
+        return None
+
+    def put(self, key: tuple, sample, value) -> None:
+        self.current[key] = (sample, value)
+
+    def next_workspace(self) -> None:
+        self.previous, self.current = self.current, {}
+
+
+_REQS = _SampleCache()
+_RATES = _SampleCache()
+
+
+def _sample_reqs(s) -> tuple:
+    """(modifier, requirement) of a sample's non-staterror modifiers, in pyhf's order.
+    Requirements are shared with the cache: _apply_config copies before it changes one."""
+    key = (id(s),)
+    out = _REQS.get(key)
+    if out is None:
+        pairs = []
+        for m in sorted(s.modifiers, key=lambda m: (m.name, m.type)):
+            if m.type == "staterror":
+                continue
+            req = _req_for(m, s.data)
+            req.first_path = m.path
+            pairs.append((m, req))
+        out = tuple(pairs)
+        _REQS.put(key, s, out)
+    return out
+
+
 def _collect(chans, ws: Workspace, meas: Measurement):
     """Parameter sets in pyhf order: (name, requirement, staterror channel offsets)."""
     source = ws.source
@@ -190,9 +239,7 @@ def _collect(chans, ws: Workspace, meas: Measurement):
     shapesys_seen: dict[str, str] = {}
     for c in chans:
         for s in samples_sorted[c.name]:
-            for m in sorted(s.modifiers, key=lambda m: (m.name, m.type)):
-                if m.type == "staterror":
-                    continue
+            for m, req in _sample_reqs(s):
                 if m.type == "shapesys":
                     if m.name in shapesys_seen:
                         raise InputError(
@@ -201,8 +248,6 @@ def _collect(chans, ws: Workspace, meas: Measurement):
                             source=source, location=m.path,
                         )
                     shapesys_seen[m.name] = m.path
-                req = _req_for(m, s.data)
-                req.first_path = m.path
                 prev = groups[m.type].get(m.name)
                 if prev is None:
                     groups[m.type][m.name] = req
@@ -256,7 +301,17 @@ def _check_interp(m: Modifier, nominal: tuple[float, ...], codes: InterpCodes, s
                     )
 
 
-def _sample_rate(c, s, params, stat_offsets, codes, source) -> Node:
+def _sample_rate(c, s, stat_offsets, codes, source) -> Node:
+    stat = tuple((m.name, stat_offsets[m.name][c.name]) for m in s.modifiers if m.type == "staterror")
+    key = (id(s), c.name, c.nbins, codes, stat)
+    node = _RATES.get(key)
+    if node is None:
+        node = _build_sample_rate(c, s, stat_offsets, codes, source)
+        _RATES.put(key, s, node)
+    return node
+
+
+def _build_sample_rate(c, s, stat_offsets, codes, source) -> Node:
     nominal = Node(Op.CONST, (), {"value": Const(np.array(s.data, dtype=float))})
     shifts, factors = [], []
     for m in sorted(s.modifiers, key=lambda m: (m.name, m.type)):
@@ -294,7 +349,7 @@ def sample_rates(ws: Workspace, module: Module, measurement: str | None = None,
     meas = ws.measurement(measurement)
     chans = sorted(ws.channels, key=lambda c: c.name)
     _, stat_offsets = _collect(chans, ws, meas)
-    return {c.name: {s.name: _sample_rate(c, s, module.params, stat_offsets, codes, ws.source)
+    return {c.name: {s.name: _sample_rate(c, s, stat_offsets, codes, ws.source)
                      for s in sorted(c.samples, key=lambda s: s.name)} for c in chans}
 
 
@@ -308,6 +363,8 @@ def lower(
     source = ws.source
     meas = ws.measurement(measurement)
     chans = sorted(ws.channels, key=lambda c: c.name)
+    _REQS.next_workspace()
+    _RATES.next_workspace()
     sets, stat_offsets = _collect(chans, ws, meas)
     params = tuple(
         ParamSet(
@@ -336,7 +393,7 @@ def lower(
     # main rates, channels in sorted order
     channel_rates, layout, main_data, start = [], [], [], 0
     for c in chans:
-        rates = [_sample_rate(c, s, params, stat_offsets, codes, source)
+        rates = [_sample_rate(c, s, stat_offsets, codes, source)
                  for s in sorted(c.samples, key=lambda s: s.name)]
         channel_rates.append(rates[0] if len(rates) == 1 else Node(Op.ADD, tuple(rates)))
         layout.append(Channel(c.name, start, start + c.nbins))

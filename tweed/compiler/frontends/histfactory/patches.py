@@ -49,11 +49,49 @@ def _copy_path(doc, pointer: str):
     return root
 
 
+def _set_value(root, op: dict) -> bool:
+    """Apply an add or replace whose parent exists (RFC 6902 4.1, 4.3) without copying the
+    value (the patch library deep-copies every value). False: leave the op to the library
+    (any other op, or one that fails, which the library then reports)."""
+    kind = op.get("op")
+    if kind not in ("add", "replace") or "value" not in op or not op.get("path"):
+        return False
+    try:
+        parts = jsonpointer.JsonPointer(op["path"]).parts
+        parent = root
+        for part in parts[:-1]:
+            parent = parent[int(part) if isinstance(parent, list) else part]
+    except (jsonpointer.JsonPointerException, KeyError, IndexError, TypeError, ValueError):
+        return False
+    last = parts[-1]
+    if isinstance(parent, dict):
+        if kind == "replace" and last not in parent:
+            return False
+        parent[last] = op["value"]
+        return True
+    if not isinstance(parent, list):
+        return False
+    if last == "-" and kind == "add":
+        parent.append(op["value"])
+        return True
+    if not last.isdigit() or (len(last) > 1 and last.startswith("0")):
+        return False
+    i = int(last)
+    if kind == "add" and i <= len(parent):
+        parent.insert(i, op["value"])
+    elif kind == "replace" and i < len(parent):
+        parent[i] = op["value"]
+    else:
+        return False
+    return True
+
+
 def apply_patches(doc: dict, patches: list[Patch]) -> dict:
     """The workspace with every patch applied in order; the input is not modified.
 
     Only the containers along each operation's path are copied (copy on write), so a signal
-    patch on a megabyte workspace costs microseconds, not a deep copy.
+    patch on a megabyte workspace costs microseconds, not a deep copy. The result shares its
+    unchanged parts with the input and the patches' values: treat it as read-only.
     """
     for patch in patches:
         validate(patch.ops, "jsonpatch", patch.source)
@@ -63,10 +101,10 @@ def apply_patches(doc: dict, patches: list[Patch]) -> dict:
                 for key in ("path", "from"):
                     if key in op:
                         new = _copy_path(new, op[key])
-                value_op = dict(op)
-                if "value" in value_op:
-                    value_op["value"] = copy.deepcopy(value_op["value"])
-                new = jsonpatch.apply_patch(new, [value_op], in_place=True)
+                # values are inserted as they are, not copied: every later change goes
+                # through _copy_path, so neither the patch nor the input is ever modified
+                if not _set_value(new, op):
+                    new = jsonpatch.apply_patch(new, [op], in_place=True)
         except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException, TypeError, KeyError, IndexError):
             _locate_failure(doc, patch)
         doc = new
