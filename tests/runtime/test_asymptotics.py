@@ -99,6 +99,37 @@ def test_expected_band_from_the_asimov_fits_alone_equals_the_full_hypotest():
         assert infer.hypotest(cm, v).CLs_exp[k] == pytest.approx(0.05, abs=1e-6)
 
 
+def test_band_thresholds_give_the_level():
+    """sqrt(q_mu,A) thresholds: the band's CLs there is exactly the level."""
+    from tweed.runtime.asymptotics import AsymptoticCalculator
+
+    calc = AsymptoticCalculator(model(simple_workspace()))
+    for level in (0.05, 0.1, 0.32):
+        for k, s in enumerate(calc.band_thresholds(level)):
+            assert calc._band(s)[2][k] == pytest.approx(level, rel=1e-13)
+    assert AsymptoticCalculator(model(simple_workspace()), test_stat="q0").band_thresholds(0.05) is None
+
+
+@pytest.mark.parametrize("test_stat", ["qtilde", "q"])
+def test_limits_take_few_hypotests_and_sit_on_their_levels(test_stat, monkeypatch):
+    """The band is solved on sqrt(q_mu,A) (Asimov fits only), the observed limit near the band:
+    each of the six limits has CLs = level, from about ten full hypotests."""
+    from tweed.runtime.asymptotics import AsymptoticCalculator
+
+    runs, asimov = [], []
+    real_run, real_asi = AsymptoticCalculator.run, AsymptoticCalculator.sqrt_q_asimov
+    monkeypatch.setattr(AsymptoticCalculator, "run", lambda self, mu: runs.append(mu) or real_run(self, mu))
+    monkeypatch.setattr(AsymptoticCalculator, "sqrt_q_asimov",
+                        lambda self, mu: asimov.append(mu) or real_asi(self, mu))
+    cm = model(rich_workspace())
+    ul = infer.upper_limit(cm, test_stat=test_stat)
+    assert len(runs) <= 10 and len(asimov) <= 25, (len(runs), len(asimov))
+    h = infer.hypotest(cm, ul.upper_limit_obs, test_stat=test_stat)
+    assert h.CLs_obs == pytest.approx(0.05, abs=1e-7)
+    for k, v in enumerate(ul.upper_limit_exp):
+        assert infer.hypotest(cm, v, test_stat=test_stat).CLs_exp[k] == pytest.approx(0.05, abs=1e-7)
+
+
 def test_limit_level_is_honoured():
     cm = model(simple_workspace())
     ul = infer.upper_limit(cm, level=0.1)

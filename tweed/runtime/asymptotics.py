@@ -119,11 +119,25 @@ class AsymptoticCalculator:
             return sb_exp, b_exp, sb_exp
         return sb_exp, b_exp, [a / b for a, b in zip(sb_exp, b_exp)]
 
+    def sqrt_q_asimov(self, mu: float) -> float:
+        """sqrt(q_mu,A): the expected band at mu is a function of it alone (_band)."""
+        asi, _, _ = self._asimov_statistic(mu)
+        return float(np.sqrt(asi.value))
+
     def expected(self, mu: float) -> list[float]:
         """The expected CLs band at mu, from the Asimov data only (one POI-fixed fit, not the
         two of run(); equal to run(mu).CLs_exp)."""
-        asi, _, _ = self._asimov_statistic(mu)
-        return self._band(float(np.sqrt(asi.value)))[2]
+        return self._band(self.sqrt_q_asimov(mu))[2]
+
+    def band_thresholds(self, level: float) -> list[float] | None:
+        """Per band entry, the sqrt(q_mu,A) at which its CLs equals `level`: CLs_exp(n) =
+        erfc((n + s)/sqrt 2) / erfc(n/sqrt 2) solved for s. None for q0 (no CLs ratio)."""
+        if self.test_stat == "q0":
+            return None
+        from scipy.special import erfcinv
+
+        return [math.sqrt(2.0) * float(erfcinv(level * math.erfc(n / math.sqrt(2.0)))) - n
+                for n in self.band]
 
     def run(self, mu: float) -> AsymptoticResult:
         obs = test_statistic(self.test_stat, self.model, mu, self.data, free=self.free_fit_observed(),

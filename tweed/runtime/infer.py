@@ -18,6 +18,7 @@ from statistics import NormalDist
 
 import numpy as np
 
+from tweed.errors import FitError
 from tweed.runtime.asymptotics import AsymptoticCalculator, AsymptoticResult
 from tweed.runtime.fit import FitResult
 from tweed.runtime.fit import fit as _fit
@@ -123,40 +124,53 @@ class UpperLimitResult:
 
 
 class _Curves:
-    """Cached hypotests; curve 0 is CLs_obs, curves 1..5 the expected band (-2..+2 sigma)."""
+    """Cached hypotests; curve 0 is CLs_obs, curves 1..5 the expected band (-2..+2 sigma).
+
+    Each curve is a function whose root is that limit and whose sign is that of CLs - level.
+    The band's CLs are functions of sqrt(q_mu,A) alone, so curve i is threshold_i -
+    sqrt(q_mu,A): nearly linear in mu, the root finder needs a few Asimov fits per entry. The
+    observed curve is Phi^-1(CLs) - Phi^-1(level), the same root on a gentler function."""
 
     def __init__(self, calc: AsymptoticCalculator, level: float):
         self.calc = calc
         self.level = level
         self.cache: dict[float, HypotestResult] = {}
-        self.band: dict[float, list[float]] = {}  # expected band only (Asimov fits only)
+        self.s_asimov: dict[float, float] = {}  # sqrt(q_mu,A), from either kind of call
+        self.thresholds = calc.band_thresholds(level)
+        self.band: dict[float, list[float]] = {}  # without thresholds (q0): expected CLs
 
     def at(self, mu: float) -> HypotestResult:
         mu = float(mu)
         if mu not in self.cache:
-            self.cache[mu] = _result(self.calc.run(mu))
+            r = self.calc.run(mu)
+            self.s_asimov[mu] = float(np.sqrt(r.q_asimov))
+            self.cache[mu] = _result(r)
         return self.cache[mu]
 
-    def expected(self, mu: float) -> list[float]:
-        mu = float(mu)
-        if mu in self.cache:
-            return self.cache[mu].CLs_exp
-        if mu not in self.band:
-            self.band[mu] = self.calc.expected(mu)
-        return self.band[mu]
-
     def f(self, mu: float, i: int) -> float:
+        mu = float(mu)
         if i == 0:
-            return self.at(mu).CLs_obs - self.level
-        return self.expected(mu)[i - 1] - self.level
+            return _probit(self.at(mu).CLs_obs) - _probit(self.level)
+        if self.thresholds is None:
+            if mu not in self.cache and mu not in self.band:
+                self.band[mu] = self.calc.expected(mu)
+            return (self.cache[mu].CLs_exp if mu in self.cache else self.band[mu])[i - 1] - self.level
+        if mu not in self.s_asimov:
+            self.s_asimov[mu] = self.calc.sqrt_q_asimov(mu)
+        return self.thresholds[i - 1] - self.s_asimov[mu]
 
     def bracket(self, i: int) -> tuple[float, float]:
-        mus = list(self.cache) + ([m for m in self.band if m not in self.cache] if i else [])
+        mus = list(self.cache) + ([m for m in {**self.s_asimov, **self.band} if m not in self.cache] if i else [])
         above = [mu for mu in mus if self.f(mu, i) >= 0]
         below = [mu for mu in mus if self.f(mu, i) < 0]
         lo = max(above)
         hi = min((mu for mu in below if mu > lo), default=max(below))
         return lo, hi
+
+
+def _probit(p: float) -> float:
+    """Phi^-1(p), finite for every CLs (0 and 1 are clipped)."""
+    return NormalDist().inv_cdf(min(max(p, 1e-300), 1.0 - 1e-16))
 
 
 START_MAX = 10.0
@@ -201,16 +215,41 @@ def upper_limit(model, level: float = 0.05, test_stat: str = "qtilde", data=None
         hi = hi * 2
     else:
         raise ValueError(f"CLs stays above {level} up to POI = {hi}: no upper limit in range")
-    from scipy.optimize import toms748  # imported here: only limits need it
-
-    limits = []
-    for i in range(6):
+    limits = {}
+    for i in (1, 2, 3, 4, 5, 0):
+        if i == 0:
+            _near_the_band(curves, [limits[k] for k in (3, 4, 5, 2, 1)])
         a, b = curves.bracket(i)
-        if curves.f(a, i) == 0:
-            limits.append(a)
-            continue
-        limits.append(float(toms748(curves.f, a, b, args=(i,), k=2, xtol=2e-12, rtol=rtol)))
-    return UpperLimitResult(limits[0], limits[1:], level, test_stat, list(curves.cache.values()))
+        limits[i] = a if curves.f(a, i) == 0 else _root(curves, i, a, b, rtol)
+    return UpperLimitResult(limits[0], [limits[k] for k in range(1, 6)], level, test_stat,
+                            list(curves.cache.values()))
+
+
+def _near_the_band(curves: _Curves, band: list[float]) -> None:
+    """Hypotests at the expected limits (median first, then outwards on the side the observed
+    CLs points to) until the observed limit is bracketed between two of them, or the band
+    ends: the observed root is then searched in a narrow bracket."""
+    median, up, down = band[0], band[1:3], band[3:]
+    if curves.f(median, 0) == 0:
+        return
+    for mu in (up if curves.f(median, 0) > 0 else down):
+        if (curves.f(mu, 0) > 0) != (curves.f(median, 0) > 0):
+            return
+
+
+def _root(curves: _Curves, i: int, a: float, b: float, rtol: float) -> float:
+    """The root of curve i in its bracket [a, b]: the secant method from the bracket ends
+    (the curves are nearly linear there: 3-5 hypotests), TOMS 748 if the secant leaves the
+    bracket or does not converge."""
+    from scipy.optimize import root_scalar, toms748  # imported here: only limits need them
+
+    try:
+        r = root_scalar(curves.f, args=(i,), method="secant", x0=a, x1=b, xtol=2e-12, rtol=rtol, maxiter=12)
+        if r.converged and min(a, b) <= r.root <= max(a, b):
+            return float(r.root)
+    except (ValueError, ArithmeticError, FitError):
+        pass
+    return float(toms748(curves.f, a, b, args=(i,), k=2, xtol=2e-12, rtol=rtol))
 
 
 @dataclass
