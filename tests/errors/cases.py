@@ -387,6 +387,10 @@ CASES: list[Case] = [
          "/covariance"),
     Case("sl-asymmetric-covariance", "an asymmetric covariance", sl(covariance=[[25.0, 5.0], [4.0, 49.0]]),
          ["{sl.json}"], "covariance is not symmetric", "/covariance/0/1"),
+    Case("sl-covariance-not-number", "a covariance entry that is no number",
+         sl(covariance=[[25.0, "5"], [5.0, 49.0]]), ["{sl.json}"], "is not of type 'number'", "/covariance/0/1"),
+    Case("sl-covariance-boolean", "a boolean in the covariance", sl(covariance=[[25.0, 5.0], [True, 49.0]]),
+         ["{sl.json}"], "is not of type 'number'", "/covariance/1/0"),
     Case("sl-negative-background", "a negative background", sl(background=[50.0, -2.0]), ["{sl.json}"],
          "background value is negative", "/background/1"),
     Case("sl-nan", "NaN in the observed counts", text('{"observed": [NaN, 48], "background": [50, 52], '

@@ -23,8 +23,37 @@ SCHEMA_VERSION = "1.0.0"
 
 def load(doc: Any, source: str, model: str | None = None) -> SimplifiedSpec:
     """Validate and parse a simplified-likelihood document; model overrides the default."""
-    check(doc, "simplified", SCHEMA_VERSION, "simplified.json", "simplified likelihood", source)
+    check(_schema_view(doc), "simplified", SCHEMA_VERSION, "simplified.json", "simplified likelihood", source)
     return ast.parse(doc, source, model=model)
+
+
+MATRICES = ("covariance", "correlation")
+
+
+def _plain_matrix(m: Any) -> bool:
+    """A non-empty list of non-empty lists of numbers (booleans are not numbers): what the
+    schema's "matrix" definition accepts."""
+    if not isinstance(m, (list, tuple)) or not m:
+        return False
+    if not all(isinstance(r, (list, tuple)) and r for r in m):
+        return False
+    types = {type(v) for r in m for v in r}
+    return all(issubclass(t, (int, float)) and not issubclass(t, bool) for t in types)
+
+
+def _schema_view(doc: Any) -> Any:
+    """The document as the schema sees it: each matrix that is plain numbers (checked here by
+    one type test per entry) replaced by a 1x1 matrix of its first entry. fastjsonschema checks
+    numbers one Python call at a time (25 ms for a 200x200 covariance); the matrix's shape is
+    checked by the parser. A matrix that is not plain numbers stays, for the schema to report."""
+    if not isinstance(doc, dict):
+        return doc
+    view = None
+    for key in MATRICES:
+        if key in doc and _plain_matrix(doc[key]):
+            view = dict(doc) if view is None else view
+            view[key] = [[doc[key][0][0]]]
+    return doc if view is None else view
 
 
 def to_module(spec: SimplifiedSpec) -> Module:
