@@ -58,6 +58,12 @@ class Tweed:
         self.ws, self.patches = ws, patches
 
     def build(self):
+        # a first build each time: what the front end and the passes remember between builds
+        # (a scan's background samples) is dropped, and so is the last model's IR
+        from tweed.compiler import clear_caches
+
+        self.model = None
+        clear_caches()
         self.model = self.api.load(copy.deepcopy(self.ws), patches=copy.deepcopy(self.patches),
                                    require_poi=self.has_poi)
         return self.model

@@ -7,8 +7,6 @@ parameters that shift the offsets of the background's."""
 from __future__ import annotations
 
 import copy
-import importlib
-import weakref
 
 import jsonpatch
 import numpy as np
@@ -17,21 +15,8 @@ import pytest
 from tests.models import rich_workspace, simple_workspace
 from tests.strategies import random_points
 from tweed.api import compile_module, read
+from tweed.compiler import clear_caches
 from tweed.compiler.frontends.histfactory.patches import Patch, apply_patches
-
-# modules (their packages export functions of the same names)
-hf_ast = importlib.import_module("tweed.compiler.frontends.histfactory.ast")
-hf_lower = importlib.import_module("tweed.compiler.frontends.histfactory.lower")
-fold_constants = importlib.import_module("tweed.compiler.passes.fold_constants")
-fuse_modifiers = importlib.import_module("tweed.compiler.passes.fuse_modifiers")
-
-
-def clear_caches():
-    hf_ast._SAMPLES = {}
-    for cache in (hf_lower._REQS, hf_lower._RATES):
-        cache.current, cache.previous = {}, {}
-    fuse_modifiers._PRODUCTS = weakref.WeakKeyDictionary()
-    fold_constants._MEMO.clear()
 
 
 def signal(name, data, extra=()):
@@ -86,6 +71,9 @@ def test_unchanged_samples_are_reused():
     assert all(x is y for x, y in zip(a, b))  # the untouched channel's samples: same objects
     sig_a = [s for s in first.channels[0].samples if s.name == "sig_a"]
     assert sig_a and all(s.name != "sig_a" for s in second.channels[0].samples)
+    clear_caches()  # then a build starts from nothing
+    third = read(ws, patches=[Patch(ops=POINTS[1], source="<p>")]).spec.ast
+    assert not any(x is y for x, y in zip(b, third.channels[1].samples))
 
 
 def test_a_document_changed_in_place_is_parsed_again():

@@ -181,9 +181,11 @@ def upper_limit(model, level: float = 0.05, test_stat: str = "qtilde", data=None
                 apriori: bool = False, **options) -> UpperLimitResult:
     """Observed and expected (-2..+2 sigma) upper limits on the POI at CLs = level.
 
-    Default: TOMS 748 root finding from the POI's bounds, widening the bracket until it
-    holds all six curves (pyhf's toms748_scan). With scan (a sequence of POI values):
-    hypotests on that grid and linear interpolation (pyhf's linear_grid_scan).
+    Default: root finding from the POI's bounds, the bracket widened until it holds all six
+    curves (as pyhf's toms748_scan): the expected limits on sqrt(q_mu,A), the observed one
+    from the band outwards, each by the secant method with TOMS 748 as the fallback
+    (docs/inference.md). With scan (a sequence of POI values): hypotests on that grid and
+    linear interpolation (pyhf's linear_grid_scan).
     """
     if apriori:
         data = model.apriori_data()
@@ -237,17 +239,28 @@ def _near_the_band(curves: _Curves, band: list[float]) -> None:
             return
 
 
+class _LeftTheBracket(Exception):
+    pass
+
+
 def _root(curves: _Curves, i: int, a: float, b: float, rtol: float) -> float:
     """The root of curve i in its bracket [a, b]: the secant method from the bracket ends
-    (the curves are nearly linear there: 3-5 hypotests), TOMS 748 if the secant leaves the
-    bracket or does not converge."""
+    (the curves are nearly linear there: 3-5 hypotests), TOMS 748 if the secant would step
+    out of the bracket (no hypotest is run there) or does not converge."""
     from scipy.optimize import root_scalar, toms748  # imported here: only limits need them
 
+    lo, hi = min(a, b), max(a, b)
+
+    def inside(mu: float, k: int) -> float:
+        if not lo <= mu <= hi:
+            raise _LeftTheBracket
+        return curves.f(mu, k)
+
     try:
-        r = root_scalar(curves.f, args=(i,), method="secant", x0=a, x1=b, xtol=2e-12, rtol=rtol, maxiter=12)
-        if r.converged and min(a, b) <= r.root <= max(a, b):
+        r = root_scalar(inside, args=(i,), method="secant", x0=a, x1=b, xtol=2e-12, rtol=rtol, maxiter=12)
+        if r.converged and lo <= r.root <= hi:
             return float(r.root)
-    except (ValueError, ArithmeticError, FitError):
+    except (_LeftTheBracket, ValueError, ArithmeticError, FitError):
         pass
     return float(toms748(curves.f, a, b, args=(i,), k=2, xtol=2e-12, rtol=rtol))
 
