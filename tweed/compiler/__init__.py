@@ -7,16 +7,12 @@ def clear_caches() -> None:
     known to be valid; docs/design.md, "Signal scans rebuild only what a patch adds"): the
     next build then costs what a first build costs, and their memory is released."""
     import importlib
-    import weakref
 
+    # (importlib: the packages export functions named like these modules)
     hf = importlib.import_module("tweed.compiler.frontends.histfactory")
     ast = importlib.import_module("tweed.compiler.frontends.histfactory.ast")
     lower = importlib.import_module("tweed.compiler.frontends.histfactory.lower")
     fold = importlib.import_module("tweed.compiler.passes.fold_constants")
     fuse = importlib.import_module("tweed.compiler.passes.fuse_modifiers")
-    hf._VALID.clear()
-    ast._SAMPLES = {}
-    for cache in (lower._REQS, lower._RATES):
-        cache.current, cache.previous = {}, {}
-    fold._MEMO.clear()
-    fuse._PRODUCTS = weakref.WeakKeyDictionary()
+    for cache in (hf._VALID, ast._SAMPLES, lower._REQS, lower._RATES, fold._MEMO, fuse._PRODUCTS):
+        cache.clear()

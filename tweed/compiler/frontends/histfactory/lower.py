@@ -208,6 +208,9 @@ class _SampleCache:
     def next_workspace(self) -> None:
         self.previous, self.current = self.current, {}
 
+    def clear(self) -> None:
+        self.current, self.previous = {}, {}
+
 
 _REQS = _SampleCache()
 _RATES = _SampleCache()
