@@ -215,7 +215,7 @@ def markdown(all_results, extra, args) -> str:
          "Medians over repeated runs in one run of the script; ratio = other tool's time / Tweed's",
          "(> 1: Tweed is faster). Every (tool, model) pair ran in its own process; peak RSS is that",
          "process's maximum resident memory, once after the limit and once at the end (toys and",
-         "ranking, which for Tweed load numba's JIT: its toy minimiser is a parallel loop).",
+         "ranking).",
          "pyhf 0.7.6 numpy+scipy (default SLSQP; no gradient on",
          "numpy), pyhf 0.7.6 jax+scipy (jitted value-and-grad objective, x64), NextStat (PyPI",
          "`nextstat`; its `hypotest` returns CLs_obs only). Tweed's fit and hypotest times are for a",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy.special import gammaln
+from tweed.runtime.model import poisson_saturation
 
 from tests.convert.test_hs3_unbinned import _rich_model
 from tests.models import rich_workspace
@@ -53,7 +53,7 @@ def test_aot_and_jit_kernels_agree(tmp_path):
         prog = model.kernels.program
         arr, n, v0 = prog.arrays, prog.n_params, prog.val0
         d = np.ascontiguousarray(model.data, float)
-        lg = gammaln(d + 1)
+        lg = poisson_saturation(d)
         x = np.ascontiguousarray(model.inits() * 1.03)
         vec = np.linspace(-1.0, 1.0, n)
         out = {}
@@ -93,3 +93,57 @@ def test_a_cls_run_never_imports_numba(tmp_path):
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert "CLs_obs" in run.stdout
+
+
+@pytest.mark.skipif(numba_backend.KERNELS != "aot", reason="the AOT kernels are not in use")
+def test_the_compiled_kernels_release_the_gil():
+    """While a compiled batch of fits runs, another Python thread keeps running (it could not
+    if the call held the GIL): toys, Hessian columns and ranking refits use threads."""
+    import threading
+    import time
+
+    model = api.load(rich_workspace())
+    prog = model.kernels.program
+    n, v0 = prog.n_params, prog.val0
+    rows = 400
+    x = np.ascontiguousarray(model.inits())
+    fulls = np.tile(x, (rows, 1))
+    d = np.tile(np.ascontiguousarray(model.data, float), (rows, 1))
+    lo, hi = (np.ascontiguousarray(b, float) for b in model.bounds().T)
+    out = (np.empty((rows, n)), np.empty(rows), np.empty(rows, dtype=np.int64), np.empty(rows, dtype=np.int64))
+    args = (*prog.arrays, v0, fulls, np.arange(n), fulls * 1.01, lo, hi, np.eye(n), d, poisson_saturation(d), 1e-10, 500,
+            *out, 6)
+    t = time.perf_counter()
+    numba_backend.K.minimize_rows(*args, 0, 20)
+    per_row = (time.perf_counter() - t) / 20
+    rows_needed = min(rows, max(20, int(0.3 / per_row)))  # a call of ~0.3 s
+    beats, stop = [], threading.Event()
+
+    def beat():
+        while not stop.is_set():
+            beats.append(time.perf_counter())
+
+    thread = threading.Thread(target=beat)
+    thread.start()
+    time.sleep(0.01)
+    t0 = time.perf_counter()
+    numba_backend.K.minimize_rows(*args, 0, rows_needed)
+    t1 = time.perf_counter()
+    stop.set()
+    thread.join()
+    inside = [b for b in beats if t0 + 0.2 * (t1 - t0) < b < t1 - 0.2 * (t1 - t0)]
+    assert inside, f"no other thread ran during a {t1 - t0:.2f} s kernel call: it held the GIL"
+    assert (out[2][:rows_needed] == 0).all()
+
+
+@pytest.mark.skipif(numba_backend.KERNELS != "aot", reason="the AOT kernels are not in use")
+def test_toys_and_ranking_never_import_numba(tmp_path):
+    """Toys (fits batched over threads) and a ranking use the compiled kernels only."""
+    code = ("import sys\nfrom tests.models import rich_workspace\nfrom tweed import api\n"
+            "from tweed.runtime.toys import toy_hypotest\nfrom tweed.runtime.ranking import ranking\n"
+            "m = api.load(rich_workspace())\nr = toy_hypotest(m, 1.0, ntoys=50, seed=3)\n"
+            "assert 0 <= r.CLs_obs <= 1\nranking(m)\n"
+            "assert 'numba' not in sys.modules and 'llvmlite' not in sys.modules, 'numba was imported'\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert run.returncode == 0, run.stderr

@@ -9,10 +9,11 @@ The module is standalone machine code: using it imports neither numba nor llvmli
 process starts faster and uses less memory, and a fresh machine compiles nothing at run time.
 
 numba_backend.py uses the module when it is there and the numba JIT (cached on disk, see
-kernel_cache.py) otherwise, and for the two kernels pycc cannot build as they are: the
-parallel batch minimiser of toys (prange) and Hessians split over threads (an AOT function
-keeps the GIL). TWEED_KERNELS=jit forces the JIT; TWEED_AOT_CPU names the CPU the build
-targets (default: this machine's, as -march=native; "generic" for a portable wheel).
+kernel_cache.py) otherwise. Like the JIT kernels (nogil=True), the compiled entry points
+release the GIL while they run (pycc has no option for it: compiler() sets the flag its
+Python wrappers are generated with), so toys, Hessian columns and ranking refits run in
+parallel threads without the JIT. TWEED_KERNELS=jit forces the JIT; TWEED_AOT_CPU names the
+CPU the build targets (default: this machine's, as -march=native; "generic" for a portable wheel).
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ EXPORTS = {
     "minimize": ("numba_minimize",
                  f"Tuple((f8, i8, i8, i8, f8))({_PROG}, {_F1}, {_F1}, {_F1}, {_I1}, {_F1}, {_F1}, {_F1}, "
                  f"{_F2}, {_F1}, {_F1}, f8, i8, {_F1}, i8)"),
+    "minimize_rows": ("numba_minimize",
+                      f"void({_PROG}, {_F1}, {_F2}, {_I1}, {_F2}, {_F1}, {_F1}, {_F2}, {_F2}, {_F2}, f8, i8, "
+                      f"{_F2}, {_F1}, {_I1}, {_I1}, i8, i8, i8)"),
 }
 
 
@@ -105,6 +109,29 @@ def _wrapper(module, name):
     return namespace[name]
 
 
+def _releasing_gil(cc_class):
+    """cc_class whose builds wrap every entry point in a Python wrapper that releases the GIL
+    around the call (numba's `nogil=True`; pycc compiles with default flags, whose
+    release_gil is off). The kernels touch no Python object: they only read and write the
+    arrays the wrapper unboxed (and holds) before releasing it."""
+    import numba.pycc.compiler as pycc_compiler
+
+    class NoGilFlags(pycc_compiler.Flags):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.release_gil = True
+
+    class CC(cc_class):
+        def _compile_object_files(self, *args, **kwargs):
+            flags, pycc_compiler.Flags = pycc_compiler.Flags, NoGilFlags
+            try:
+                return super()._compile_object_files(*args, **kwargs)
+            finally:
+                pycc_compiler.Flags = flags
+
+    return CC
+
+
 def compiler():
     """A numba.pycc.CC that builds every entry point of EXPORTS into module_name()."""
     import warnings
@@ -112,7 +139,7 @@ def compiler():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pycc's pending-deprecation notice
         from numba.pycc import CC
-    cc = CC(module_name(), source_module=__name__)
+    cc = _releasing_gil(CC)(module_name(), source_module=__name__)
     cc.target_cpu = aot_cpu()
     for name, (mod, sig) in EXPORTS.items():
         module = importlib.import_module(f"tweed.codegen.{mod}")

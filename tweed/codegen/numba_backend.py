@@ -32,18 +32,11 @@ from tweed.ir.module import Module
 _POOL: ThreadPoolExecutor | None = None
 _AOT = aot.load()
 KERNELS = "jit" if _AOT is None else "aot"
-THREADED_HESSIAN = 256  # with the AOT module, Hessians of this many columns use the JIT's threads
+THREADED_HESSIAN = 16  # Hessians of this many columns are split over threads
+TOY_CHUNKS = 4  # a batch of fits is split into this many row ranges per thread (balances uneven fits)
 
-
-def _jit():
-    """The JIT kernels (imports numba; compiles on first call unless cached)."""
-    from tweed.codegen import numba_kernels, numba_minimize
-
-    return numba_kernels, numba_minimize
-
-
-if _AOT is None:
-    K, M = _jit()
+if _AOT is None:  # the JIT kernels (imports numba; compiles on first call unless cached)
+    from tweed.codegen import numba_kernels as K, numba_minimize as M
 else:
     K = M = _AOT
 
@@ -83,37 +76,36 @@ class NumbaKernels:
         """The same program with its own buffers, for use in another thread."""
         return NumbaKernels(self.program)
 
-    def nll(self, pars: np.ndarray, data: np.ndarray, lgam: np.ndarray) -> float:
-        return K.nll(*self._arr, self._val, pars, data, lgam)
+    def nll(self, pars: np.ndarray, data: np.ndarray, sat: np.ndarray) -> float:
+        return K.nll(*self._arr, self._val, pars, data, sat)
 
-    def nll_grad(self, pars, data, lgam) -> tuple[float, np.ndarray]:
+    def nll_grad(self, pars, data, sat) -> tuple[float, np.ndarray]:
         grad = np.empty(self.program.n_params)
-        f = K.nll_grad(*self._arr, self._val, self._adj, pars, data, lgam, grad)
+        f = K.nll_grad(*self._arr, self._val, self._adj, pars, data, sat, grad)
         return f, grad
 
-    def hvp(self, pars, vec, data, lgam) -> tuple[float, np.ndarray, np.ndarray]:
+    def hvp(self, pars, vec, data, sat) -> tuple[float, np.ndarray, np.ndarray]:
         grad = np.empty(self.program.n_params)
         hv = np.empty(self.program.n_params)
         f = K.hvp(*self._arr, self._val, self._adj, self._tv, self._tadj, pars,
-                  np.ascontiguousarray(vec, dtype=float), data, lgam, grad, hv)
+                  np.ascontiguousarray(vec, dtype=float), data, sat, grad, hv)
         return f, grad, hv
 
-    def hessian(self, pars, data, lgam, columns=None) -> np.ndarray:
+    def hessian(self, pars, data, sat, columns=None) -> np.ndarray:
         """Exact Hessian, its columns split over threads (the kernels release the GIL)."""
         n = self.program.n_params
         cols = np.arange(n) if columns is None else np.asarray(columns, dtype=np.int64)
         H = np.zeros((n, n))
-        workers = _pool()._max_workers if cols.size >= (16 if _AOT is None else THREADED_HESSIAN) else 1
+        workers = _pool()._max_workers if cols.size >= THREADED_HESSIAN else 1
         chunks = [c for c in np.array_split(cols, workers) if c.size]
-        args = (*self._arr, self.program.val0, pars, data, lgam)
+        args = (*self._arr, self.program.val0, pars, data, sat)
         if len(chunks) == 1:
             K.hessian_columns(*args, chunks[0], H)
-        else:  # the JIT kernel releases the GIL
-            kernel = _jit()[0].hessian_columns
-            list(_pool().map(lambda c: kernel(*args, c, H), chunks))
+        else:
+            list(_pool().map(lambda c: K.hessian_columns(*args, c, H), chunks))
         return H
 
-    def minimize(self, full, free, y0, lo, hi, B0, data, lgam, gtol, maxiter, wall_streak=WALL_STREAK):
+    def minimize(self, full, free, y0, lo, hi, B0, data, sat, gtol, maxiter, wall_streak=WALL_STREAK):
         """Bounded quasi-Newton minimisation in compiled code (see numba_minimize).
 
         Returns (y, f, status, iterations, evaluations, projected-gradient norm)."""
@@ -122,24 +114,31 @@ class NumbaKernels:
                                          np.require(full, float, ["C", "W"]).copy(),
                                          np.asarray(free, dtype=np.int64), np.ascontiguousarray(y0, float),
                                          np.ascontiguousarray(lo, float), np.ascontiguousarray(hi, float),
-                                         np.ascontiguousarray(B0, float), data, lgam, float(gtol),
+                                         np.ascontiguousarray(B0, float), data, sat, float(gtol),
                                          int(maxiter), y, int(wall_streak))
         return y, f, int(st), int(it), int(nfev), float(pg)
 
-    def minimize_batch(self, fulls, free, Y0, lo, hi, B0, datas, lgams, gtol, maxiter, wall_streak=WALL_STREAK):
-        """minimize() over many datasets at once, in parallel (toys; always the JIT kernel:
-        pycc does not build parallel loops)."""
+    def minimize_batch(self, fulls, free, Y0, lo, hi, B0, datas, sats, gtol, maxiter, wall_streak=WALL_STREAK):
+        """minimize() over many datasets (toys): row t of fulls/Y0/datas/sats. The rows are
+        split into ranges run in parallel threads (the kernels release the GIL); each fit
+        is independent of the split, so results do not depend on the number of threads."""
         m = Y0.shape[0]
         Y = np.empty_like(Y0)
         f = np.empty(m)
         st = np.empty(m, dtype=np.int64)
         nfev = np.empty(m, dtype=np.int64)
-        _jit()[1].minimize_batch(*self._arr, self.program.val0, np.require(fulls, float, ["C", "W"]),
-                         np.asarray(free, dtype=np.int64), np.require(Y0, float, ["C", "W"]),
-                         np.ascontiguousarray(lo, float), np.ascontiguousarray(hi, float),
-                         np.ascontiguousarray(B0, float), np.require(datas, float, ["C", "W"]),
-                         np.require(lgams, float, ["C", "W"]), float(gtol), int(maxiter), Y, f, st, nfev,
-                         int(wall_streak))
+        args = (*self._arr, self.program.val0, np.require(fulls, float, ["C", "W"]),
+                np.asarray(free, dtype=np.int64), np.require(Y0, float, ["C", "W"]),
+                np.ascontiguousarray(lo, float), np.ascontiguousarray(hi, float),
+                np.ascontiguousarray(B0, float), np.require(datas, float, ["C", "W"]),
+                np.require(sats, float, ["C", "W"]), float(gtol), int(maxiter), Y, f, st, nfev, int(wall_streak))
+        workers = _pool()._max_workers if m > 1 else 1
+        edges = np.unique(np.linspace(0, m, min(m, workers * TOY_CHUNKS) + 1).astype(np.int64))
+        if workers == 1 or edges.size <= 2:
+            M.minimize_rows(*args, 0, m)
+        else:
+            list(_pool().map(lambda t: M.minimize_rows(*args, int(edges[t]), int(edges[t + 1])),
+                             range(edges.size - 1)))
         return Y, f, st, nfev
 
     def rate_jacobian(self, pars) -> np.ndarray:

@@ -378,7 +378,7 @@ def _segment(mode, ins_k, ip, val, tv, adj, tadj, second, work):
 
 
 @njit(**OPTS)
-def _term(mode, ins_k, ip, fp, val, tv, adj, tadj, data, lgam, second):
+def _term(mode, ins_k, ip, fp, val, tv, adj, tadj, data, sat, second):
     op, out, b, f = ins_k[F_OP], ins_k[F_OUT], ins_k[F_IP], ins_k[F_FP]
     m = ip[b]
     didx = ip[b + 1 : b + 1 + m]
@@ -407,7 +407,13 @@ def _term(mode, ins_k, ip, fp, val, tv, adj, tadj, data, lgam, second):
                 if lam < 0.0:  # a negative rate is no Poisson mean (pyhf gives NaN if n > 0)
                     t += math.nan
                 else:
-                    t += lam if nobs == 0.0 else lam - nobs * math.log(lam) + lgam[d]
+                    # lam - n ln(lam) + lgamma(n+1) as n (u - ln(1 + u)) + sat, u = lam/n - 1:
+                    # no cancellation of large terms (runtime/model.poisson_saturation)
+                    if nobs == 0.0:
+                        t += lam
+                    else:
+                        u = (lam - nobs) / nobs
+                        t += nobs * (u - math.log1p(u)) + sat[d]
         val[out] = t
         return t
     if mode == 2:
@@ -618,7 +624,7 @@ def _scratch(ins, ip):
 
 
 @njit(**OPTS)
-def _fwd(ins, ip, fp, val, pars, data, lgam, terms, scratch, work):
+def _fwd(ins, ip, fp, val, pars, data, sat, terms, scratch, work):
     """Forward pass; returns the NLL (sum of the terms). terms=False: only the rates."""
     total = 0.0
     for k in range(ins.shape[0]):
@@ -643,7 +649,7 @@ def _fwd(ins, ip, fp, val, pars, data, lgam, terms, scratch, work):
         elif op == OP_UNBINNED:
             total += _unbinned(_int(0), row, ip, fp, val, val, val, val, data, _bool(0))
         else:
-            total += _term(_int(0), row, ip, fp, val, val, val, val, data, lgam, _bool(0))
+            total += _term(_int(0), row, ip, fp, val, val, val, val, data, sat, _bool(0))
     return total
 
 
@@ -701,25 +707,25 @@ def _rev(ins, ip, fp, val, tv, adj, tadj, data, grad, hv, second, terms, scratch
 # -- entry points ------------------------------------------------------------------------------
 
 @njit(**OPTS)
-def nll(ins, ip, fp, val, pars, data, lgam):
+def nll(ins, ip, fp, val, pars, data, sat):
     scratch, work = _scratch(ins, ip)
-    return _fwd(ins, ip, fp, val, pars, data, lgam, _bool(1), scratch, work)
+    return _fwd(ins, ip, fp, val, pars, data, sat, _bool(1), scratch, work)
 
 
 @njit(**OPTS)
-def nll_grad(ins, ip, fp, val, adj, pars, data, lgam, grad):
+def nll_grad(ins, ip, fp, val, adj, pars, data, sat, grad):
     scratch, work = _scratch(ins, ip)
-    total = _fwd(ins, ip, fp, val, pars, data, lgam, _bool(1), scratch, work)
+    total = _fwd(ins, ip, fp, val, pars, data, sat, _bool(1), scratch, work)
     adj[:] = 0.0
     _rev(ins, ip, fp, val, adj, adj, adj, data, grad, grad, _bool(0), _bool(1), scratch, work)
     return total
 
 
 @njit(**OPTS)
-def hvp(ins, ip, fp, val, adj, tv, tadj, pars, vec, data, lgam, grad, hv):
+def hvp(ins, ip, fp, val, adj, tv, tadj, pars, vec, data, sat, grad, hv):
     """NLL, gradient and the exact Hessian-vector product H.vec."""
     scratch, work = _scratch(ins, ip)
-    total = _fwd(ins, ip, fp, val, pars, data, lgam, _bool(1), scratch, work)
+    total = _fwd(ins, ip, fp, val, pars, data, sat, _bool(1), scratch, work)
     _jvp(ins, ip, fp, val, tv, vec, scratch, work)
     adj[:] = 0.0
     tadj[:] = 0.0
@@ -728,7 +734,7 @@ def hvp(ins, ip, fp, val, adj, tv, tadj, pars, vec, data, lgam, grad, hv):
 
 
 @njit(**OPTS)
-def hessian_columns(ins, ip, fp, val0, pars, data, lgam, columns, H):
+def hessian_columns(ins, ip, fp, val0, pars, data, sat, columns, H):
     """Exact Hessian columns H[:, j] for j in columns (one forward pass, one HVP per column)."""
     npar = pars.shape[0]
     scratch, work = _scratch(ins, ip)
@@ -736,7 +742,7 @@ def hessian_columns(ins, ip, fp, val0, pars, data, lgam, columns, H):
     tv = np.zeros_like(val0)
     adj = np.zeros_like(val0)
     tadj = np.zeros_like(val0)
-    _fwd(ins, ip, fp, val, pars, data, lgam, _bool(1), scratch, work)
+    _fwd(ins, ip, fp, val, pars, data, sat, _bool(1), scratch, work)
     vec = np.zeros(npar)
     grad = np.zeros(npar)
     hv = np.zeros(npar)

@@ -1,5 +1,6 @@
 """The bounded quasi-Newton minimiser of runtime/minimize.py, compiled with numba so that a fit
-never returns to Python between evaluations, and a batch of fits (toys) runs in parallel.
+never returns to Python between evaluations; a batch of fits (toys) runs row range by row range,
+the ranges in parallel threads (the kernels release the GIL).
 
 Same algorithm: projected BFGS with an Armijo line search that backs off from non-finite
 values, the Schur-complement reduced inverse Hessian when bounds are active, snapping to
@@ -13,7 +14,7 @@ import math
 import numpy as np
 
 from tweed.codegen import kernel_cache  # noqa: F401  (first: sets the cache directory)
-from numba import njit, prange
+from numba import njit
 
 from tweed.codegen.numba_kernels import _bool, _fwd, _rev, _scratch
 
@@ -22,10 +23,10 @@ OK, MAXITER, NAN, STALLED = 0, 1, 2, 3
 
 
 @njit(**OPTS)
-def _eval(ins, ip, fp, val, adj, full, free, y, data, lgam, scratch, work, gfull, g):
+def _eval(ins, ip, fp, val, adj, full, free, y, data, sat, scratch, work, gfull, g):
     for i in range(free.shape[0]):
         full[free[i]] = y[i]
-    f = _fwd(ins, ip, fp, val, full, data, lgam, _bool(1), scratch, work)
+    f = _fwd(ins, ip, fp, val, full, data, sat, _bool(1), scratch, work)
     adj[:] = 0.0
     _rev(ins, ip, fp, val, adj, adj, adj, data, gfull, gfull, _bool(0), _bool(1), scratch, work)
     for i in range(free.shape[0]):
@@ -104,7 +105,7 @@ def _direction(B, g, x, lo, hi, d):
 
 
 @njit(**OPTS)
-def minimize(ins, ip, fp, val, adj, full, free, y0, lo, hi, B0, data, lgam, gtol, maxiter, y_out, wall_streak):
+def minimize(ins, ip, fp, val, adj, full, free, y0, lo, hi, B0, data, sat, gtol, maxiter, y_out, wall_streak):
     """Minimise the NLL over the parameters `free` (indices into `full`, whose other entries
     stay fixed). Returns (f, status, iterations, evaluations, projected-gradient norm)."""
     n = free.shape[0]
@@ -116,7 +117,7 @@ def minimize(ins, ip, fp, val, adj, full, free, y0, lo, hi, B0, data, lgam, gtol
     x = y0.copy()
     _snap(x, lo, hi, width)
     g = np.empty(n)
-    f = _eval(ins, ip, fp, val, adj, full, free, x, data, lgam, scratch, work, gfull, g)
+    f = _eval(ins, ip, fp, val, adj, full, free, x, data, sat, scratch, work, gfull, g)
     nfev = 1
     finite = math.isfinite(f)
     for i in range(n):
@@ -168,7 +169,7 @@ def minimize(ins, ip, fp, val, adj, full, free, y0, lo, hi, B0, data, lgam, gtol
             for i in range(n):
                 xn[i] = x[i] + t * d[i]
             _snap(xn, lo, hi, width)
-            fn = _eval(ins, ip, fp, val, adj, full, free, xn, data, lgam, scratch, work, gfull, gn)
+            fn = _eval(ins, ip, fp, val, adj, full, free, xn, data, sat, scratch, work, gfull, gn)
             nfev += 1
             ok = math.isfinite(fn)
             dec = 0.0
@@ -232,18 +233,20 @@ def minimize(ins, ip, fp, val, adj, full, free, y0, lo, hi, B0, data, lgam, gtol
     return f, status, it, nfev, pgn
 
 
-@njit(parallel=True, **OPTS)
-def minimize_batch(ins, ip, fp, val0, fulls, free, Y0, lo, hi, B0, datas, lgams, gtol, maxiter,
-                   Y_out, f_out, status_out, nfev_out, wall_streak):
-    """minimize() for many datasets (toys) at once, in parallel: row t of fulls/Y0/datas/lgams."""
-    m = Y0.shape[0]
-    for t in prange(m):
-        val = val0.copy()
-        adj = np.zeros_like(val0)
+@njit(**OPTS)
+def minimize_rows(ins, ip, fp, val0, fulls, free, Y0, lo, hi, B0, datas, sats, gtol, maxiter,
+                  Y_out, f_out, status_out, nfev_out, wall_streak, t0, t1):
+    """minimize() for rows t0..t1-1 of fulls/Y0/datas/sats (a batch of toys), one after the
+    other. It releases the GIL, so threads run several row ranges at once
+    (NumbaKernels.minimize_batch)."""
+    val = val0.copy()
+    adj = np.zeros_like(val0)
+    y = np.empty(Y0.shape[1])
+    for t in range(t0, t1):
+        val[:] = val0
         full = fulls[t].copy()
-        y = np.empty(Y0.shape[1])
         f, st, it, nf, pg = minimize(ins, ip, fp, val, adj, full, free, Y0[t], lo, hi, B0,
-                                     datas[t], lgams[t], gtol, maxiter, y, wall_streak)
+                                     datas[t], sats[t], gtol, maxiter, y, wall_streak)
         Y_out[t, :] = y
         f_out[t] = f
         status_out[t] = st

@@ -70,27 +70,27 @@ class CallableSignalKernels:
     def clone(self) -> "CallableSignalKernels":
         return CallableSignalKernels(self.inner.clone(), self.signal, self.k, self.nbins, self.step)
 
-    def nll(self, pars, data, lgam) -> float:
-        return self.inner.nll(self._embed(pars), data, lgam)
+    def nll(self, pars, data, sat) -> float:
+        return self.inner.nll(self._embed(pars), data, sat)
 
-    def nll_grad(self, pars, data, lgam):
-        f, g = self.inner.nll_grad(self._embed(pars), data, lgam)
+    def nll_grad(self, pars, data, sat):
+        f, g = self.inner.nll_grad(self._embed(pars), data, sat)
         return f, self._outer_grad(pars, g)
 
-    def hvp(self, pars, vec, data, lgam):
-        f, g = self.nll_grad(pars, data, lgam)
+    def hvp(self, pars, vec, data, sat):
+        f, g = self.nll_grad(pars, data, sat)
         h = 1e-5 * max(1.0, float(np.max(np.abs(pars)))) / max(1e-300, float(np.max(np.abs(vec))))
-        gp = self.nll_grad(pars + h * vec, data, lgam)[1]
-        gm = self.nll_grad(pars - h * vec, data, lgam)[1]
+        gp = self.nll_grad(pars + h * vec, data, sat)[1]
+        gm = self.nll_grad(pars - h * vec, data, sat)[1]
         return f, g, (gp - gm) / (2.0 * h)
 
-    def hessian(self, pars, data, lgam, columns=None) -> np.ndarray:
+    def hessian(self, pars, data, sat, columns=None) -> np.ndarray:
         H = np.zeros((self.n_outer, self.n_outer))
         cols = range(self.n_outer) if columns is None else columns
         for j in cols:
             e = np.zeros(self.n_outer)
             e[j] = 1.0
-            H[:, j] = self.hvp(pars, e, data, lgam)[2]
+            H[:, j] = self.hvp(pars, e, data, sat)[2]
         return 0.5 * (H + H.T) if columns is None else H
 
     def expected(self, pars) -> np.ndarray:

@@ -18,7 +18,7 @@ import numpy as np
 from tweed.errors import FitError
 from tweed.runtime.blas import one_thread
 from tweed.runtime.minimize import OK, STALLED, MinimizeResult, inverse_hessian_guess, minimize_bounded
-from tweed.runtime.model import gammaln
+from tweed.runtime.model import poisson_saturation
 
 OK_CODE, STALLED_CODE = 0, 3  # the compiled minimiser's status codes (codegen/numba_minimize.py)
 
@@ -150,7 +150,7 @@ def _barrier_stages(model, kernels, start, free, lo, hi, data_at):
     y = np.clip(start[free], lo, hi)
     for m in BARRIER:
         dm = data_at(m)
-        y, _, st, _, n, _ = kernels.minimize(start, free, y, lo, hi, B0, dm, gammaln(dm + 1.0), GTOL, 2000,
+        y, _, st, _, n, _ = kernels.minimize(start, free, y, lo, hi, B0, dm, poisson_saturation(dm), GTOL, 2000,
                                              NO_WALL_STOP)
         yield y, st, n
 

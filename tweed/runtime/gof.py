@@ -14,11 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.special import gammaln, xlogy
+from scipy.special import xlogy
 from scipy.stats import chi2
 
 from tweed.errors import InputError
 from tweed.runtime.fit import FitResult, fit
+from tweed.runtime.model import poisson_saturation
 
 
 @dataclass
@@ -50,7 +51,7 @@ def saturated_nll(model, data=None) -> float:
     pois[logn] = False
     total += float(np.sum(np.log(d[logn]) + np.log(model._width[logn]) + 0.5 * np.log(2 * np.pi)))
     n = d[pois]
-    return total + float(np.sum(n - xlogy(n, n) + gammaln(n + 1.0)))
+    return total + float(np.sum(poisson_saturation(n)))
 
 
 def goodness_of_fit(model, data=None) -> GoodnessOfFit:

@@ -11,20 +11,31 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-# SciPy's gammaln, as pyhf uses: for Barlow-Beeston auxiliary data of 1e11 the constant
-# lgamma(n+1) cancels against n ln(lambda) and the NLL depends on its last bit.
-from scipy.special import gammaln
+from scipy.special import gammaln, xlogy
 
 _F8 = np.dtype(np.float64)
+
+
+def poisson_saturation(n: np.ndarray) -> np.ndarray:
+    """Per datum n, the Poisson NLL at the rate lambda = n: n - n ln n + lgamma(n+1) (0 where
+    n = 0). The kernels compute a Poisson term as this constant plus n (r - 1 - ln r),
+    r = lambda / n (with log1p): lambda - n ln(lambda) + lgamma(n+1) rounds each of its terms,
+    which for a Barlow-Beeston auxiliary datum of 1e11 are ~5e12 and cancel to O(1), so the
+    NLL would jump by ~1e-3 between neighbouring floating-point values of the gamma factor and a
+    fit would stall on that noise (3L-eRJR). The constant is computed as pyhf computes
+    -ln Pois(n | n) (SciPy's xlogy and gammaln, the same operations in the same order), so
+    where lambda = n the term is pyhf's to the last bit."""
+    n = np.asarray(n, dtype=float)
+    return np.where(n != 0.0, (n - xlogy(n, n)) + gammaln(n + 1.0), 0.0)
 
 
 class Kernels(Protocol):
     name: str
 
-    def nll(self, pars: np.ndarray, data: np.ndarray, lgam: np.ndarray) -> float: ...
-    def nll_grad(self, pars, data, lgam) -> tuple[float, np.ndarray]: ...
-    def hvp(self, pars, vec, data, lgam) -> tuple[float, np.ndarray, np.ndarray]: ...
-    def hessian(self, pars, data, lgam, columns=None) -> np.ndarray: ...
+    def nll(self, pars: np.ndarray, data: np.ndarray, sat: np.ndarray) -> float: ...
+    def nll_grad(self, pars, data, sat) -> tuple[float, np.ndarray]: ...
+    def hvp(self, pars, vec, data, sat) -> tuple[float, np.ndarray, np.ndarray]: ...
+    def hessian(self, pars, data, sat, columns=None) -> np.ndarray: ...
     def expected(self, pars) -> np.ndarray: ...
     def data_model(self) -> tuple[np.ndarray, np.ndarray]: ...
 
@@ -98,7 +109,7 @@ class CompiledModel:
     def __post_init__(self):
         # kernels are compiled for writable C arrays: a read-only one would compile again
         self.data = np.require(self.data, float, ["C", "W"])
-        self._lgam_cache = (self.data, gammaln(self.data + 1.0))
+        self._sat_cache = (self.data, poisson_saturation(self.data))
         self._kind, self._width = self.kernels.data_model()
 
     # -- parameter table shortcuts --------------------------------------------------------
@@ -134,13 +145,13 @@ class CompiledModel:
     # -- evaluation -------------------------------------------------------------------------
     def _data(self, data) -> tuple[np.ndarray, np.ndarray]:
         if data is None:
-            return self._lgam_cache
+            return self._sat_cache
         data = np.require(data, float, ["C", "W"])
         if data.shape != self.data.shape:
             raise ValueError(f"data has {data.size} entries, the model expects {self.data.size}")
-        if data is self._lgam_cache[0]:
-            return self._lgam_cache
-        return data, gammaln(data + 1.0)
+        if data is self._sat_cache[0]:
+            return self._sat_cache
+        return data, poisson_saturation(data)
 
     def _pars(self, pars) -> np.ndarray:
         if type(pars) is np.ndarray and pars.dtype == _F8 and pars.shape == (self.n_params,):

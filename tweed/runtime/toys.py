@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from tweed.runtime.fit import BARRIER, NO_WALL_STOP, _inverse_hessian_guess, _slsqp_on_rate_boundary, fit
-from tweed.runtime.model import gammaln
+from tweed.runtime.model import poisson_saturation
 from tweed.runtime.teststat import test_statistic
 
 PERCENTILES = [2.27501319, 15.86552539, 50.0, 84.13447461, 97.72498681]  # Phi(-2..2) * 100
@@ -176,7 +176,7 @@ def _fingerprint(model, data) -> str:
     return h.hexdigest()[:16]
 
 
-def _fit_batch(model, fulls, free, datas, lgams, lo, hi):
+def _fit_batch(model, fulls, free, datas, sats, lo, hi):
     """Fits of many toys at once, in parallel.
 
     A fit that stops on the wall where an empty bin's rate vanishes is redone as in
@@ -187,7 +187,7 @@ def _fit_batch(model, fulls, free, datas, lgams, lo, hi):
     with the empty bins' rates as constraints; toys where both fail count as failed."""
     B0 = _inverse_hessian_guess(model, free)
     Y, f, st, _ = model.kernels.minimize_batch(fulls, free, fulls[:, free].copy(), lo[free], hi[free], B0,
-                                               datas, lgams, 1e-7, 2000)
+                                               datas, sats, 1e-7, 2000)
     # stops on (or pressing towards) the wall where an empty bin's rate reaches 0
     walls = [t for t in np.flatnonzero(st == 3) if np.any(datas[t, : model.n_main] == 0)]
     if not walls:
@@ -203,7 +203,7 @@ def _fit_batch(model, fulls, free, datas, lgams, lo, hi):
     converged = np.zeros(w.size, dtype=bool)
     for m in BARRIER:
         dm = np.where(empty, m, dw)
-        Yw, _, sw, _ = model.kernels.minimize_batch(start, free, Yw, lo[free], hi[free], B0, dm, gammaln(dm + 1.0),
+        Yw, _, sw, _ = model.kernels.minimize_batch(start, free, Yw, lo[free], hi[free], B0, dm, poisson_saturation(dm),
                                                     1e-7, 2000, NO_WALL_STOP)
         if m == BARRIER[0]:  # gap <= (empty bins) x 1e-3 from here on, whatever later stages do
             converged = sw == 0
@@ -232,12 +232,12 @@ def _teststat_batch(model, mu, test_stat, datas, start, bounds, fixed):
     Both start from the generating parameters (POI at mu for the fixed fit). All in parallel."""
     poi = model.poi_index
     n = datas.shape[0]
-    lgams = gammaln(datas + 1.0)
+    sats = poisson_saturation(datas)
     lo, hi = bounds[:, 0], bounds[:, 1]
     x0 = np.clip(start.copy(), lo, hi)
     free_f = np.flatnonzero(~fixed)
     fulls = np.tile(x0, (n, 1))
-    Yf, ff, sf = _fit_batch(model, fulls, free_f, datas, lgams, lo, hi)
+    Yf, ff, sf = _fit_batch(model, fulls, free_f, datas, sats, lo, hi)
     muhat = Yf[:, np.searchsorted(free_f, poi)]
     if test_stat in ("q", "qtilde"):
         zero = muhat > mu
@@ -255,7 +255,7 @@ def _teststat_batch(model, mu, test_stat, datas, start, bounds, fixed):
         fc_ = fulls[need].copy()
         fc_[:, poi] = mu
         _, fc[need], sc[need] = _fit_batch(model, np.ascontiguousarray(fc_), free_c, np.ascontiguousarray(datas[need]),
-                                           np.ascontiguousarray(lgams[need]), lo, hi)
+                                           np.ascontiguousarray(sats[need]), lo, hi)
     q = np.where(zero, 0.0, np.maximum(2.0 * (fc - ff), 0.0))
     ok = (sf == 0) & (sc == 0) & np.isfinite(ff) & (zero | np.isfinite(fc))
     return np.where(ok, q, np.nan)
