@@ -24,18 +24,25 @@ from benchmarks.cases import by_key, workspace_and_patches
 warnings.simplefilter("ignore")
 
 
-def median_time(fn, reps: int, budget: float, inner: int = 1):
-    """Median wall time of fn over reps runs (fewer if a run is slow); fn's last value too."""
+def median_time(fn, reps: int, budget: float, inner: int = 1, min_total: float = 0.0):
+    """Median wall time of fn over reps runs (fewer if a run is slow; more, up to the budget,
+    until the runs add up to min_total seconds, so that a call of a millisecond is not timed
+    from five samples of a noisy machine); fn's last value too."""
     times, value = [], None
     t_start = time.perf_counter()
-    for _ in range(reps):
+    while True:
         t0 = time.perf_counter()
         for _ in range(inner):
             value = fn()
         times.append((time.perf_counter() - t0) / inner)
-        if time.perf_counter() - t_start > budget:
+        spent = time.perf_counter() - t_start
+        if spent > budget or (len(times) >= reps and spent >= min_total):
             break
     return statistics.median(times), value, len(times)
+
+
+# fits and hypotests: at least this many seconds of runs per metric (every tool alike)
+MIN_TOTAL = 2.0
 
 
 def fast_time(fn, target: float = 0.3):
@@ -290,10 +297,12 @@ def main(argv=None):
         emit()
         return
     emit()
-    out["fit"], out["fit_twice_nll"], out["fit_reps"] = median_time(t.fit, args.reps, args.budget)
+    out["fit"], out["fit_twice_nll"], out["fit_reps"] = median_time(t.fit, args.reps, args.budget,
+                                                                     min_total=MIN_TOTAL)
     emit()
     if not case.fit_only:
-        out["hypotest"], value, out["hypotest_reps"] = median_time(t.hypotest, args.reps, args.budget)
+        out["hypotest"], value, out["hypotest_reps"] = median_time(t.hypotest, args.reps, args.budget,
+                                                                       min_total=MIN_TOTAL)
         out["CLs_obs"], out["CLs_exp"] = value
         emit()
         if not args.skip_limit:

@@ -29,7 +29,8 @@ OP_PARAMS, OP_INTERP, OP_ADD, OP_MUL, OP_SEGSUM, OP_SEGPROD = range(6)
 OP_POISSON, OP_GAUSS, OP_POISSON_AUX = range(6, 9)
 OP_EXPR, OP_MVN, OP_UNBINNED, OP_LOGNORMAL = 9, 10, 11, 12
 
-# instruction fields
+# instruction fields (F_CODE: the interpolation code; for a segment product, where the copy of
+# its gathered entries sits in the value buffer)
 F_OP, F_OUT, F_SIZE, F_IP, F_FP, F_CODE = range(6)
 N_FIELDS = 6
 # the minimiser (numba_minimize.py) stops after this many line searches in a row cut short by
@@ -227,7 +228,10 @@ def _lower_nary(opcode: int):
 def _lower_segment(opcode: int):
     def rule(p: _Packer, n: Node):
         off = n.attr("offsets").array
-        p.emit(n, opcode, [off.size - 1, *off, *p.positions(n.args[0])])
+        # a product keeps a copy of its gathered entries (in segment order) in the value
+        # buffer, at the offset in its code field: the reverse sweep reads them contiguously
+        code = p._slot(np.zeros(max(int(off[-1]), 1))) if opcode == OP_SEGPROD else 0
+        p.emit(n, opcode, [off.size - 1, *off, *p.positions(n.args[0])], code=code)
 
     return rule
 
