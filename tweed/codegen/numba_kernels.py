@@ -316,14 +316,15 @@ def _nary(mode, ins_k, ip, val, tv, adj, tadj, second):
     op, out, n, b = ins_k[F_OP], ins_k[F_OUT], ins_k[F_SIZE], ins_k[F_IP]
     na = ip[b]
     pos = ip[b + 1 : b + 1 + na * n]
+    nu = U(n)
     if mode == 0:
-        for i in range(n):
-            acc = val[pos[i]]
+        for i in range(nu):
+            acc = val[U(pos[i])]
             for j in range(1, na):
                 if op == OP_ADD:
-                    acc += val[pos[j * n + i]]
+                    acc += val[U(pos[U(j) * nu + i])]
                 else:
-                    acc *= val[pos[j * n + i]]
+                    acc *= val[U(pos[U(j) * nu + i])]
             val[out + i] = acc
     elif mode == 1:
         for i in range(n):
@@ -333,6 +334,28 @@ def _nary(mode, ins_k, ip, val, tv, adj, tadj, second):
                 if t != 0.0:
                     acc += t if op == OP_ADD else t * _others(val, pos, na, n, i, j, -1)
             tv[out + i] = acc
+    elif not second and (op == OP_ADD or na == 2 or na == 3):
+        # first order, the common shapes (sums; products of two or three factors) unrolled
+        for i in range(nu):
+            ay = adj[out + i]
+            if ay == 0.0:
+                continue
+            if op == OP_ADD:
+                for j in range(na):
+                    adj[U(pos[U(j) * nu + i])] += ay
+                continue
+            q0 = U(pos[i])
+            q1 = U(pos[nu + i])
+            if na == 2:
+                x0, x1 = val[q0], val[q1]
+                adj[q0] += ay * x1
+                adj[q1] += ay * x0
+            else:
+                q2 = U(pos[U(2) * nu + i])
+                x0, x1, x2 = val[q0], val[q1], val[q2]
+                adj[q0] += ay * (x1 * x2)
+                adj[q1] += ay * (x0 * x2)
+                adj[q2] += ay * (x0 * x1)
     else:
         for i in range(n):
             ay = adj[out + i]
