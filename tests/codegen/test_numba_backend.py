@@ -80,6 +80,26 @@ def test_zero_normfactor_gradient_is_exact():
     np.testing.assert_allclose(g, fd_grad(lambda y: nll(m, y), x), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("ws", [rich_workspace(), simple_workspace()])
+def test_gradient_ignores_what_the_adjoint_buffer_held(ws):
+    """A first-order sweep zeroes only the adjoints it reads before writing (pack.py's ZERO_ADJ)
+    and assigns those of a SOLE segment sum's entries: garbage left in the buffer by an earlier
+    call, or NaN, must not reach the gradient."""
+    from tweed.codegen.pack import F_FLAGS, F_OP, OP_SEGSUM, SOLE, ZERO_ADJ
+
+    m, k, d, lg = kernels(ws)
+    flags, ops = k.program.ins[:, F_FLAGS], k.program.ins[:, F_OP]
+    assert np.any((ops == OP_SEGSUM) & (flags & SOLE != 0))  # the assigning path is exercised
+    assert np.count_nonzero(flags & ZERO_ADJ) < len(flags)
+    rng = np.random.default_rng(3)
+    for x in random_points(m.inits(), m.bounds(), np.zeros(m.n_params, bool), rng):
+        ref = k.hvp(x, np.zeros(m.n_params), d, lg)[1]  # clears the whole buffer first
+        k._adj[:] = np.nan
+        np.testing.assert_array_equal(k.nll_grad(x, d, lg)[1], ref)
+        k._adj[:] = rng.normal(size=k._adj.size) * 1e300
+        np.testing.assert_array_equal(k.nll_grad(x, d, lg)[1], ref)
+
+
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(workspaces())
 def test_generated(ws):

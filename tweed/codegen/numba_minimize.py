@@ -16,7 +16,7 @@ import numpy as np
 from tweed.codegen import kernel_cache  # noqa: F401  (first: sets the cache directory)
 from numba import njit
 
-from tweed.codegen.numba_kernels import _bool, _fwd, _rev, _scratch
+from tweed.codegen.numba_kernels import _bool, _fwd, _rev, _scratch, _zero_adj
 
 OPTS = dict(cache=True, nogil=True, error_model="numpy")
 OK, MAXITER, NAN, STALLED = 0, 1, 2, 3
@@ -27,7 +27,7 @@ def _eval(ins, ip, fp, val, adj, full, free, y, data, sat, scratch, work, gfull,
     for i in range(free.shape[0]):
         full[free[i]] = y[i]
     f = _fwd(ins, ip, fp, val, full, data, sat, _bool(1), scratch, work)
-    adj[:] = 0.0
+    _zero_adj(ins, adj)
     _rev(ins, ip, fp, val, adj, adj, adj, data, gfull, gfull, _bool(0), _bool(1), scratch, work)
     for i in range(free.shape[0]):
         g[i] = gfull[free[i]]

@@ -28,11 +28,17 @@ from tweed.ir.ops import TERM_OPS, Op
 OP_PARAMS, OP_INTERP, OP_ADD, OP_MUL, OP_SEGSUM, OP_SEGPROD = range(6)
 OP_POISSON, OP_GAUSS, OP_POISSON_AUX = range(6, 9)
 OP_EXPR, OP_MVN, OP_UNBINNED, OP_LOGNORMAL = 9, 10, 11, 12
+TERM_OPCODES = (OP_POISSON, OP_GAUSS, OP_POISSON_AUX, OP_MVN, OP_UNBINNED, OP_LOGNORMAL)
 
 # instruction fields (F_CODE: the interpolation code; for a segment product, where the copy of
-# its gathered entries sits in the value buffer)
-F_OP, F_OUT, F_SIZE, F_IP, F_FP, F_CODE = range(6)
-N_FIELDS = 6
+# its gathered entries sits in the value buffer; F_FLAGS: the bits below)
+F_OP, F_OUT, F_SIZE, F_IP, F_FP, F_CODE, F_FLAGS = range(7)
+N_FIELDS = 7
+# ZERO_ADJ: a first-order reverse sweep reads this instruction's output adjoints, which must be
+# zero before it (the others are never read, or are assigned before they are read);
+# SOLE: a segment sum whose entries nothing else reads: its first-order reverse assigns their
+# adjoints instead of adding to them
+ZERO_ADJ, SOLE = 1, 2
 # the minimiser (numba_minimize.py) stops after this many line searches in a row cut short by
 # non-finite values (a wall)
 WALL_STREAK = 6
@@ -46,6 +52,9 @@ CODES = {
 }
 # region kinds: value = c0 + sum_k C_k b_k(alpha)  (POLY)  or  s * exp(alpha L) + o  (EXP)
 UNUSED, POLY, EXP = 0, 1, 2
+# interpolation header, per region: kind, K, offset of its coefficient blocks, c0 (below)
+C0_ARRAY, C0_ZERO, C0_ONE = 0, 1, 2
+REGION_INTS = 4
 DOWN, INSIDE, UP = 0, 1, 2
 
 
@@ -119,6 +128,7 @@ class _Packer:
         self.val: list[np.ndarray] = []
         self.n_val = 0
         self.loc: dict[int, np.ndarray] = {}  # node id -> buffer positions of its elements
+        self.reads: list[np.ndarray] = []  # per row: the buffer positions the row reads
         self.params_off = self._slot(np.zeros(module.n_params))
 
     def _slot(self, init: np.ndarray) -> int:
@@ -147,18 +157,38 @@ class _Packer:
             pos = np.broadcast_to(pos, (n,)) if pos.size == 1 else pos
         return np.ascontiguousarray(pos, dtype=np.int64)
 
-    def emit(self, node: Node, opcode: int, ints, floats=None, code: int = 0, size: int | None = None) -> int:
+    def emit(self, node: Node, opcode: int, ints, floats=None, code: int = 0, size: int | None = None,
+             reads=()) -> int:
         size = max(node.size, 1) if size is None else size
+        self.reads.append(np.concatenate([np.ravel(r) for r in reads]).astype(np.int64) if len(reads)
+                          else np.zeros(0, np.int64))
         out = self._slot(np.zeros(size)) if node.op not in TERM_OPS else self._slot(np.zeros(1))
         ipo = self._ints(ints)
         fpo = self._floats(floats) if floats is not None else self.n_fp
-        self.rows.append([opcode, out, size, ipo, fpo, code])
+        self.rows.append([opcode, out, size, ipo, fpo, code, 0])
         self.loc[id(node)] = out + np.arange(size if node.op not in TERM_OPS else 1)
         return out
 
+    def flags(self) -> np.ndarray:
+        """F_FLAGS of every row, from how often each buffer position is read."""
+        counts = np.bincount(np.concatenate(self.reads), minlength=self.n_val)
+        flags = np.zeros(len(self.rows), np.int64)
+        assigned = np.zeros(self.n_val, bool)
+        for k, (row, reads) in enumerate(zip(self.rows, self.reads)):
+            if row[0] == OP_SEGSUM and reads.size and np.all(counts[reads] == 1):
+                flags[k] |= SOLE
+                assigned[reads] = True
+        for k, row in enumerate(self.rows):
+            op, out, size = row[0], row[1], row[2]
+            if op not in TERM_OPCODES and not np.all(assigned[out : out + size]):
+                flags[k] |= ZERO_ADJ
+        return flags
+
     def program(self) -> Program:
+        rows = np.array(self.rows, dtype=np.int64).reshape(-1, N_FIELDS)
+        rows[:, F_FLAGS] = self.flags()
         return Program(
-            ins=np.array(self.rows, dtype=np.int64).reshape(-1, N_FIELDS),
+            ins=rows,
             ip=np.concatenate(self.ip + [np.zeros(1, np.int64)]).astype(np.int64),
             fp=np.concatenate(self.fp + [np.zeros(1)]).astype(float),
             val0=np.concatenate(self.val),
@@ -206,13 +236,20 @@ def _lower_interp(p: _Packer, n: Node):
     regions = _regions(code, arrs["lo"][order], nom[order], arrs["hi"][order])
     header, blocks, fpos = [], [], 0
     for kind, arrays in regions:
-        header += [kind, max(len(arrays) - 1, 0) if kind == POLY else 0, fpos]
+        # c0 the same for every entry (0 for shifts, 1 for factors inside the polynomial):
+        # the forward loop then does not load it
+        c0 = C0_ARRAY
+        if kind == POLY and np.all(arrays[0] == 0.0):
+            c0 = C0_ZERO
+        elif kind == POLY and np.all(arrays[0] == 1.0):
+            c0 = C0_ONE
+        header += [kind, max(len(arrays) - 1, 0) if kind == POLY else 0, fpos, c0]
         for a in arrays:
             blocks.append(a)
             fpos += size
     ints = [starts.size, *header, *a_sorted[starts], *groups]
     out = p.emit(n, OP_INTERP, ints, floats=np.concatenate(blocks) if blocks else np.zeros(0),
-                 code=code, size=size)
+                 code=code, size=size, reads=[a_sorted[starts]])
     p.loc[id(n)] = out + rank  # element i of the node sits at its sorted position
 
 
@@ -220,7 +257,7 @@ def _lower_nary(opcode: int):
     def rule(p: _Packer, n: Node):
         size = max(n.size, 1)
         pos = [p.positions(a, size) for a in n.args]
-        p.emit(n, opcode, [len(pos), *np.concatenate(pos)])
+        p.emit(n, opcode, [len(pos), *np.concatenate(pos)], reads=pos)
 
     return rule
 
@@ -231,7 +268,8 @@ def _lower_segment(opcode: int):
         # a product keeps a copy of its gathered entries (in segment order) in the value
         # buffer, at the offset in its code field: the reverse sweep reads them contiguously
         code = p._slot(np.zeros(max(int(off[-1]), 1))) if opcode == OP_SEGPROD else 0
-        p.emit(n, opcode, [off.size - 1, *off, *p.positions(n.args[0])], code=code)
+        pos = p.positions(n.args[0])
+        p.emit(n, opcode, [off.size - 1, *off, *pos], code=code, reads=[pos])
 
     return rule
 
@@ -246,7 +284,7 @@ def _lower_expr(p: _Packer, n: Node):
     pos = [p.positions(a, size) for a in n.args]
     ints = [prog.nargs, prog.nregs, prog.ops.shape[0], prog.value, prog.n_value_ops, prog.n_grad_ops,
             *prog.grad, *prog.hess, *prog.ops.ravel(), *np.concatenate(pos)]
-    p.emit(n, OP_EXPR, ints, floats=prog.consts if prog.consts.size else np.zeros(1))
+    p.emit(n, OP_EXPR, ints, floats=prog.consts if prog.consts.size else np.zeros(1), reads=pos)
 
 
 def _lower_mvn(p: _Packer, n: Node):
@@ -254,7 +292,8 @@ def _lower_mvn(p: _Packer, n: Node):
     k = idx.size
     pos = p.positions(n.args[0], k)
     const = 0.5 * (k * np.log(2 * np.pi) + float(n.attr("logdet")))
-    p.emit(n, OP_MVN, [k, *idx, *pos], floats=np.concatenate([n.attr("precision").array, [const]]), size=1)
+    p.emit(n, OP_MVN, [k, *idx, *pos], floats=np.concatenate([n.attr("precision").array, [const]]), size=1,
+           reads=[pos])
 
 
 def _lower_unbinned(p: _Packer, n: Node):
@@ -263,7 +302,8 @@ def _lower_unbinned(p: _Packer, n: Node):
     grid = np.asarray(n.attr("grid").array, dtype=float)
     dens = p.positions(n.args[0], idx.size)
     rate = p.positions(n.args[1])[:1]
-    p.emit(n, OP_UNBINNED, [idx.size, *idx, *dens, *rate], floats=grid if grid.size else np.zeros(1), size=1)
+    p.emit(n, OP_UNBINNED, [idx.size, *idx, *dens, *rate], floats=grid if grid.size else np.zeros(1), size=1,
+           reads=[dens, rate])
 
 
 def _lower_term(opcode: int):
@@ -278,7 +318,7 @@ def _lower_term(opcode: int):
             floats = np.concatenate([1.0 / sigma**2, [const]])
         elif opcode == OP_POISSON_AUX:
             floats = np.broadcast_to(n.attr("tau").array, (k,)).astype(float)
-        p.emit(n, opcode, [k, *idx, *pos], floats=floats, size=1)
+        p.emit(n, opcode, [k, *idx, *pos], floats=floats, size=1, reads=[pos])
 
     return rule
 
@@ -308,7 +348,8 @@ LOWER = {
 def pack(module: Module) -> Program:
     """The module as a flat program; the parameter copy comes first, the terms last."""
     p = _Packer(module)
-    p.rows.append([OP_PARAMS, p.params_off, module.n_params, p._ints([0]), 0, 0])
+    p.rows.append([OP_PARAMS, p.params_off, module.n_params, p._ints([0]), 0, 0, 0])
+    p.reads.append(np.zeros(0, np.int64))
     for node in topo_order(list(module.terms)):
         rule = LOWER.get(node.op)
         if rule is None:
