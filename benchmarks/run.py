@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -210,7 +211,7 @@ def modifier_instances(case_key):
 
 def command_line() -> str:
     """This run's command, as a user would type it from the repository root."""
-    return " ".join(["python", "benchmarks/run.py", *sys.argv[1:]])
+    return shlex.join(["python", "benchmarks/run.py", *sys.argv[1:]])
 
 
 def markdown(all_results, extra, args) -> str:
