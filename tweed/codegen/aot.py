@@ -30,7 +30,7 @@ HERE = Path(__file__).resolve().parent
 SOURCES = ("numba_kernels.py", "numba_minimize.py", "pack.py", "sympy_backend.py", "kernel_cache.py", "aot.py")
 
 _I2, _I1, _F1, _F2 = "i8[:, ::1]", "i8[::1]", "f8[::1]", "f8[:, ::1]"
-_PROG = f"{_I2}, {_I1}, {_F1}"  # ins, ip, fp
+_PROG = f"{_I2}, i4[::1], {_F1}"  # ins, ip (int32, pack.py), fp
 # name: (module, signature); the argument lists are those of the functions in that module
 EXPORTS = {
     "nll": ("numba_kernels", f"f8({_PROG}, {_F1}, {_F1}, {_F1}, {_F1})"),

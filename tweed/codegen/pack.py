@@ -61,7 +61,8 @@ DOWN, INSIDE, UP = 0, 1, 2
 @dataclass(frozen=True)
 class Program:
     ins: np.ndarray  # int64 [n_ins, N_FIELDS]
-    ip: np.ndarray  # int64 pool: positions, offsets, headers
+    ip: np.ndarray  # int32 pool: positions, offsets, headers (half the bytes of int64: the
+    # sweeps read ~40 kB less per gradient on 1Lbb)
     fp: np.ndarray  # float64 pool: coefficients, widths
     val0: np.ndarray  # float64 value buffer template (constants filled in)
     n_params: int
@@ -189,13 +190,21 @@ class _Packer:
         rows[:, F_FLAGS] = self.flags()
         return Program(
             ins=rows,
-            ip=np.concatenate(self.ip + [np.zeros(1, np.int64)]).astype(np.int64),
+            ip=_int32(np.concatenate(self.ip + [np.zeros(1, np.int64)])),
             fp=np.concatenate(self.fp + [np.zeros(1)]).astype(float),
             val0=np.concatenate(self.val),
             n_params=self.m.n_params,
             n_data=self.m.data.array.size,
             params_off=self.params_off,
         )
+
+
+def _int32(ip: np.ndarray) -> np.ndarray:
+    info = np.iinfo(np.int32)
+    if ip.size and (ip.max() > info.max or ip.min() < info.min):
+        raise ValueError(f"model too large for the packed program: a position or offset of {ip.max()} "
+                         "does not fit in 32 bits")
+    return ip.astype(np.int32)
 
 
 def _lower_const(p: _Packer, n: Node):
