@@ -315,12 +315,15 @@ def markdown(all_results, extra, args) -> str:
               f"{fmt_time(h['time'])} per call;",
               f"* {h['instances']} modifier instances in the workspace: {h['ns_per_instance']:.1f} ns per instance "
               "per value-and-gradient.", "",
-              "What bounds it: the data (under 1 MB) stay in L2, so bandwidth is not the limit (L2 delivers tens of",
-              "GB/s per core). The time goes to indexed loads and stores (gathers of entries into per-sample products",
-              "and per-bin sums, scatters of adjoints back), which do not vectorise on this CPU, and to short",
-              "per-parameter groups (~45 entries) whose vector loops pay their prologue each time. A dense SIMD",
-              "evaluation of the same arithmetic (~25 flops per entry) would take about a third of the time; the",
-              "gap is the sparse structure of HistFactory models.", ""]
+              "What bounds it: the part of the pools a call touches (~550 kB on 1Lbb: the coefficients of",
+              "the regions in use, the positions, the value and adjoint entries that are read) is a little more",
+              "than this CPU's 512 kB L2, so some of it streams from L3 on every call. Timed one instruction",
+              "at a time (data hot in L1/L2) the sweeps add up to ~21 us of the ~26 us a direct kernel call",
+              "takes, and ~2 us more is the Python call (model.nll_and_grad). Most of the instruction time is",
+              "indexed loads and stores: the segment ops gather entries that the interpolations wrote in",
+              "parameter order, and their reverse scatters adjoints back; these do not vectorise on this CPU.",
+              "The contiguous polynomial loops run at ~0.3-0.7 ns per entry (docs/design.md, \"How the loops",
+              "are written\").", ""]
     if "simplified" in extra:
         L += ["## Simplified likelihoods: Tweed vs Spey 0.2.7", "",
               "Run by this command through `benchmarks/simplified.py` (which can also run alone).", "",
