@@ -38,6 +38,7 @@ EXPORTS = {
     "hvp": ("numba_kernels", f"f8({_PROG}, {', '.join([_F1] * 10)})"),
     "hessian_columns": ("numba_kernels", f"void({_PROG}, {', '.join([_F1] * 4)}, {_I1}, {_F2})"),
     "rate_jacobian": ("numba_kernels", f"void({_PROG}, {_F1}, {_F1}, {_F1}, {_F2})"),
+    "fisher_information": ("numba_kernels", f"void({_PROG}, {_F1}, {_F1}, {_F1}, {_F2})"),
     "expected": ("numba_kernels", f"void({_PROG}, {_F1}, {_F1}, {_F1})"),
     "minimize": ("numba_minimize",
                  f"Tuple((f8, i8, i8, i8, f8))({_PROG}, {_F1}, {_F1}, {_F1}, {_I1}, {_F1}, {_F1}, {_F1}, "
@@ -45,6 +46,8 @@ EXPORTS = {
     "minimize_rows": ("numba_minimize",
                       f"void({_PROG}, {_F1}, {_F2}, {_I1}, {_F2}, {_F1}, {_F1}, {_F2}, {_F2}, {_F2}, f8, i8, "
                       f"{_F2}, {_F1}, {_I1}, {_I1}, i8, i8, i8)"),
+    "scaled_metric": ("numba_minimize", f"b1({_F2}, {_I1}, {_F2}, {_F1})"),
+    "unscaled_inverse": ("numba_minimize", f"void({_F2}, {_F1}, {_F2})"),
 }
 
 

@@ -53,6 +53,8 @@ class NumbaKernels:
     (use one instance per thread; processes, as dask workers use, are fine)."""
 
     name = "numba"
+    # compiled elementwise steps of runtime/minimize.inverse_hessian_guess
+    metric_steps = M
 
     def __init__(self, program: Program):
         self.program = program
@@ -66,7 +68,10 @@ class NumbaKernels:
     @property
     def has_unbinned(self) -> bool:
         """Whether the model has unbinned terms (whose pseudo-data are not sampled)."""
-        return bool(np.any(self.program.ins[:, F_OP] == OP_UNBINNED))
+        cached = self.__dict__.get("_has_unbinned")
+        if cached is None:  # the program does not change: looked up once (each fit asks)
+            cached = self._has_unbinned = bool(np.any(self.program.ins[:, F_OP] == OP_UNBINNED))
+        return cached
 
     @classmethod
     def from_module(cls, module: Module) -> "NumbaKernels":
@@ -146,6 +151,13 @@ class NumbaKernels:
         J = np.zeros((self.program.n_data, self.program.n_params))
         K.rate_jacobian(*self._arr, self._val, self._adj, np.require(pars, float, ["C", "W"]), J)
         return J
+
+    def fisher_information(self, pars) -> np.ndarray:
+        """The curvature guess of the fits (runtime/fit.py): the Poisson terms' Fisher
+        information sum_d J_d J_d^T / lambda_d plus the constraint curvature, in one call."""
+        H = np.array(self.constraint_hessian())
+        K.fisher_information(*self._arr, self._val, self._adj, np.require(pars, float, ["C", "W"]), H)
+        return H
 
     def constraints(self, parameters_only: bool = True):
         """Gaussian and Poisson-auxiliary term entries: (parameter index, data index, kind 0

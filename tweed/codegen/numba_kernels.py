@@ -1008,6 +1008,48 @@ def rate_jacobian(ins, ip, fp, val, adj, pars, J):
 
 
 @njit(**OPTS)
+def fisher_information(ins, ip, fp, val, adj, pars, H):
+    """H += sum over the main data entries d read by Poisson terms of J_d J_d^T / lambda_d, with
+    J_d = d lambda_d / d pars (one reverse sweep per entry, as in rate_jacobian) and lambda_d
+    floored at 1e-9 max(1, max_d |lambda_d|): the Poisson terms' Fisher information, the fits'
+    curvature guess (runtime/fit.py). Only the nonzero entries of each J_d are multiplied."""
+    scratch, work = _scratch(ins, ip)
+    _fwd(ins, ip, fp, val, pars, pars, pars, _bool(0), scratch, work)
+    top = 0.0
+    for k in range(ins.shape[0]):
+        if ins[k, F_OP] == OP_POISSON:
+            b = ins[k, F_IP]
+            m = ip[b]
+            for i in range(m):
+                top = max(top, abs(val[ip[b + 1 + m + i]]))
+    floor = 1e-9 * max(1.0, top)
+    n = pars.shape[0]
+    grad = np.zeros(n)
+    nz = np.empty(n, np.int64)
+    for k in range(ins.shape[0]):
+        if ins[k, F_OP] != OP_POISSON:
+            continue
+        b = ins[k, F_IP]
+        m = ip[b]
+        for i in range(m):
+            pos = ip[b + 1 + m + i]
+            w = 1.0 / max(val[pos], floor)
+            _zero_adj(ins, adj)
+            adj[pos] = 1.0
+            _rev(ins, ip, fp, val, adj, adj, adj, pars, grad, grad, _bool(0), _bool(0), scratch, work)
+            c = 0
+            for j in range(n):
+                if grad[j] != 0.0:
+                    nz[c] = j
+                    c += 1
+            for a in range(c):
+                ja = nz[a]
+                wa = grad[ja] * w
+                for q in range(c):
+                    H[ja, nz[q]] += wa * grad[nz[q]]
+
+
+@njit(**OPTS)
 def expected(ins, ip, fp, val, pars, out):
     """Expected value of every data entry a term reads (main rates, constraint means)."""
     scratch, work = _scratch(ins, ip)

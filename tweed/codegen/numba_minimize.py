@@ -251,3 +251,42 @@ def minimize_rows(ins, ip, fp, val0, fulls, free, Y0, lo, hi, B0, datas, sats, g
         f_out[t] = f
         status_out[t] = st
         nfev_out[t] = nf
+
+
+
+# -- the initial inverse Hessian: runtime/minimize.inverse_hessian_guess's elementwise steps --
+# (compiled so that a fresh fit does not spend ~100 us in small numpy operations around its two
+# LAPACK calls; NumbaKernels.inverse_hessian_guess puts them together, and the results are
+# those of the reference, rounding for rounding)
+
+@njit(**OPTS)
+def scaled_metric(H, free, out, scale):
+    """For H[free][:, free]: S = (H + H^T) / 2, scale = |diag S|^-1/2 (1 where the diagonal is
+    0), and D S D (D = diag(scale)) written transposed: out[b, a] = S[a, b] scale[a] scale[b],
+    so that out.T is D S D in the column-major order LAPACK reads. False if an entry of S is not
+    finite (out is then incomplete)."""
+    n = free.shape[0]
+    for a in range(n):
+        d = abs(H[free[a], free[a]])
+        scale[a] = 1.0 / math.sqrt(d) if d > 0 else 1.0
+    for a in range(n):
+        i = free[a]
+        for b in range(n):
+            j = free[b]
+            s = 0.5 * (H[i, j] + H[j, i])
+            if not math.isfinite(s):
+                return False
+            out[b, a] = s * scale[a] * scale[b]
+    return True
+
+
+@njit(**OPTS)
+def unscaled_inverse(U, scale, B):
+    """B = D S^-1 D from LAPACK's potri result: U is its transpose (row-major view of the
+    column-major array), whose upper triangle holds the lower triangle of S^-1."""
+    n = scale.shape[0]
+    for a in range(n):
+        for b in range(a + 1):
+            v = U[b, a]
+            B[a, b] = v * scale[a] * scale[b]
+            B[b, a] = v * scale[b] * scale[a]

@@ -87,8 +87,13 @@ def _inverse_hessian_guess(model, free: np.ndarray) -> np.ndarray:
         if "_H0" not in model.__dict__:
             with np.errstate(all="ignore"):
                 model._H0 = _curvature(model, model.inits())
-        cache[key] = inverse_hessian_guess(model._H0[np.ix_(free, free)])
+        cache[key] = inverse_hessian_guess(model._H0, free, _compiled_steps(model))
     return cache[key]
+
+
+def _compiled_steps(model):
+    """The backend's compiled helpers for inverse_hessian_guess, if it has them."""
+    return getattr(model.kernels, "metric_steps", None)
 
 
 def _curvature(model, pars: np.ndarray) -> np.ndarray:
@@ -99,6 +104,8 @@ def _curvature(model, pars: np.ndarray) -> np.ndarray:
     n_main, n = model.n_main, model.n_params
     if getattr(k, "rate_jacobian", None) is None or n_main > n or model.unbinned:
         return model.hessian(pars)
+    if getattr(k, "fisher_information", None) is not None:  # compiled: the same sum, in one call
+        return k.fisher_information(pars)
     J = k.rate_jacobian(pars)[:n_main]
     lam = model.expected_data(pars)[:n_main]
     w = 1.0 / np.maximum(lam, 1e-9 * max(1.0, float(np.max(np.abs(lam)))))
@@ -293,8 +300,8 @@ STRATEGIES = ("bfgs", "hessian-restart", "from-inits", "reference")
 
 def _metric_at(model, data, full, free):
     with np.errstate(all="ignore"):
-        H = model.hessian(full, data, free_only=True)[np.ix_(free, free)]
-    return inverse_hessian_guess(H)
+        H = model.hessian(full, data, free_only=True)
+    return inverse_hessian_guess(H, free, _compiled_steps(model))
 
 
 def _with_retries(model, data, x, free, lo, hi, fg, full):
