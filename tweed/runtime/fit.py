@@ -91,6 +91,16 @@ def _inverse_hessian_guess(model, free: np.ndarray) -> np.ndarray:
     return cache[key]
 
 
+def _guess_width(model, free: np.ndarray) -> np.ndarray:
+    """1e-6 x the guess's standard deviations: how near a bound a fit's end counts as at it
+    (cached with the guess: a fit asks every time)."""
+    cache = model.__dict__.setdefault("_fit_guess", {})
+    key = b"width" + free.tobytes()
+    if key not in cache:
+        cache[key] = 1e-6 * np.sqrt(np.maximum(np.diagonal(_inverse_hessian_guess(model, free)), 0.0))
+    return cache[key]
+
+
 def _compiled_steps(model):
     """The backend's compiled helpers for inverse_hessian_guess, if it has them."""
     return getattr(model.kernels, "metric_steps", None)
@@ -373,14 +383,13 @@ def fit(
             # a held parameter may sit outside its fit range (limit scans widen their bracket)
             bounds[i] = (min(bounds[i, 0], value), max(bounds[i, 1], value))
     lo_all, hi_all = bounds[:, 0], bounds[:, 1]
-    outside = np.flatnonzero((x < lo_all) | (x > hi_all))
-    if outside.size:
-        i = outside[0]
+    if not ((x >= lo_all) & (x <= hi_all)).all():  # (NaN counts as outside)
+        i = np.flatnonzero(~((x >= lo_all) & (x <= hi_all)))[0]
         raise ValueError(
             f"initial value {x[i]} of {model.par_names[i]} is outside its bounds "
             f"[{lo_all[i]}, {hi_all[i]}]"
         )
-    free = np.flatnonzero(~fixed)
+    free = (~fixed).nonzero()[0]
     full = x.copy()
 
     def fg(y):
@@ -388,16 +397,17 @@ def fit(
         f, g = model.nll_and_grad(full, data)
         return f, g[free]
 
+    lo, hi = lo_all[free], hi_all[free]
     if getattr(model, "domain", None) is None:
-        res, attempts = _with_retries(model, data, x, free, lo_all[free], hi_all[free], fg, full)
+        res, attempts = _with_retries(model, data, x, free, lo, hi, fg, full)
     else:
-        res, attempts = _domain_fit(model, data, x, free, lo_all[free], hi_all[free], fg, full)
+        res, attempts = _domain_fit(model, data, x, free, lo, hi, fg, full)
     evaluations = sum(a[3] for a in attempts)
     best = x.copy()
     best[free] = res.x
     if res.status == STALLED and has_empty_bins(model, data):
         # a stop on (or pressing towards) the wall where an empty bin's rate reaches 0
-        wall = minimize_on_rate_boundary(model, data, best, free, lo_all[free], hi_all[free], float(res.f),
+        wall = minimize_on_rate_boundary(model, data, best, free, lo, hi, float(res.f),
                                          other_start=x)
         if wall is None:
             attempts.append(("rates>=0", STALLED, float(res.f), 0))
@@ -417,9 +427,8 @@ def fit(
         res.status = OK
         res.message = "converged at a kink of the NLL (no coordinate step decreases it)"
     names = model.par_names
-    width = np.sqrt(np.clip(np.diag(_inverse_hessian_guess(model, free)), 0, None))
-    near = np.minimum(res.x - lo_all[free], hi_all[free] - res.x) <= 1e-6 * width
-    at = [names[j] for j in free[near]]
+    near = np.minimum(res.x - lo, hi - res.x) <= _guess_width(model, free)
+    at = [names[j] for j in free[near]] if near.any() else []
     out = FitResult(
         bestfit=best, twice_nll=2.0 * float(res.f), status=res.status, message=res.message,
         par_names=names, fixed=fixed, grad_norm=res.pgrad, nfev=evaluations, at_bounds=at,

@@ -115,7 +115,8 @@ def cholesky_inverse_lower(H: np.ndarray, overwrite: bool = False) -> np.ndarray
     if info != 0:
         return None
     d = c.diagonal()
-    if not d.min() > 0 or d.max() > 1e4 * d.min():
+    smallest = d.min()
+    if not smallest > 0 or d.max() > 1e4 * smallest:
         return None
     inv, info = lapack.dpotri(c, lower=1, overwrite_c=1)  # c is ours: a copy of H, or H itself
     return None if info != 0 else inv
