@@ -315,15 +315,18 @@ def markdown(all_results, extra, args) -> str:
               f"{fmt_time(h['time'])} per call;",
               f"* {h['instances']} modifier instances in the workspace: {h['ns_per_instance']:.1f} ns per instance "
               "per value-and-gradient.", "",
-              "What bounds it: the part of the pools a call touches (~550 kB on 1Lbb: the coefficients of",
-              "the regions in use, the positions, the value and adjoint entries that are read) is a little more",
-              "than this CPU's 512 kB L2, so some of it streams from L3 on every call. Timed one instruction",
-              "at a time (data hot in L1/L2) the sweeps add up to ~21 us of the ~26 us a direct kernel call",
-              "takes, and ~2 us more is the Python call (model.nll_and_grad). Most of the instruction time is",
-              "indexed loads and stores: the segment ops gather entries that the interpolations wrote in",
-              "parameter order, and their reverse scatters adjoints back; these do not vectorise on this CPU.",
-              "The contiguous polynomial loops run at ~0.3-0.7 ns per entry (docs/design.md, \"How the loops",
-              "are written\").", ""]
+              "What bounds it: timed one instruction at a time (data hot in L2), the sweeps add up to ~24 us",
+              "of the ~28 us a direct kernel call takes (forward ~10 us, reverse ~14.5: the code-4 normsys",
+              "interpolation 3.1 + 3.6 us, the histosys one 2.0 + 2.2, the segment product 2.0 + 4.9, the",
+              "segment sum 1.6 + 2.0), and ~1.5-2 us more is the Python call (model.nll_and_grad). The",
+              "interpolation loops are vectorised and run at ~0.6 ns per entry, what this CPU's L2 delivers for",
+              "six coefficient streams (48 bytes an entry, ~80 GB/s). Storing code 4 as four streams (hi, lo,",
+              "ln hi, -ln lo, the coefficients formed as they are read) shrank the float pool from 692 to",
+              "387 kB but did not make the gradient faster (29.4 vs 28.9 us, 2026-12-03): the extra arithmetic",
+              "and the per-parameter basis transform cost what the bandwidth saved, so it was not kept. The",
+              "segment ops gather and scatter through position lists and do not vectorise (~1.1 ns per entry",
+              "in the product's reverse); the normsys entries are nearly all distinct (3,988 distinct of 4,234",
+              "on 1Lbb), so there is no repeated work to share.", ""]
     if "simplified" in extra:
         L += ["## Simplified likelihoods: Tweed vs Spey 0.2.7", "",
               "Run by this command through `benchmarks/simplified.py` (which can also run alone).", "",
