@@ -89,6 +89,17 @@ class NumbaKernels:
         f = K.nll_grad(*self._arr, self._val, self._adj, pars, data, sat, grad)
         return f, grad
 
+    def bound_nll_grad(self, data, sat):
+        """nll_grad with these data, as a function of pars alone: the arguments looked up once
+        (a model's nll_and_grad on its own data, the common call, then costs ~1 us less)."""
+        kernel, (ins, ip, fp), val, adj, n, empty = K.nll_grad, self._arr, self._val, self._adj, self.program.n_params, np.empty
+
+        def nll_grad(pars):
+            grad = empty(n)
+            return kernel(ins, ip, fp, val, adj, pars, data, sat, grad), grad
+
+        return nll_grad
+
     def hvp(self, pars, vec, data, sat) -> tuple[float, np.ndarray, np.ndarray]:
         grad = np.empty(self.program.n_params)
         hv = np.empty(self.program.n_params)

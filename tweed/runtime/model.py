@@ -111,6 +111,22 @@ class CompiledModel:
         self.data = np.require(self.data, float, ["C", "W"])
         self._sat_cache = (self.data, poisson_saturation(self.data))
         self._kind, self._width = self.kernels.data_model()
+        self._shape = (self.params.n,)
+        self._own_nll_grad = self._bind_own_nll_grad()
+
+    def _bind_own_nll_grad(self):
+        """The kernels' nll_grad bound to the model's own data, if the backend offers it."""
+        bind = getattr(self.kernels, "bound_nll_grad", None)
+        return None if bind is None else bind(*self._sat_cache)
+
+    def __getstate__(self):  # the bound call is a closure: rebuilt, not pickled
+        state = dict(self.__dict__)
+        state.pop("_own_nll_grad", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._own_nll_grad = self._bind_own_nll_grad()
 
     # -- parameter table shortcuts --------------------------------------------------------
     @property
@@ -175,6 +191,10 @@ class CompiledModel:
         return -self.nll(pars, data)
 
     def nll_and_grad(self, pars, data=None) -> tuple[float, np.ndarray]:
+        if data is None and type(pars) is np.ndarray and pars.dtype is _F8 and pars.shape == self._shape:
+            flags = pars.flags  # the common call, on the model's own data: no copies, no lookups
+            if flags.c_contiguous and flags.writeable and self._own_nll_grad is not None:
+                return self._own_nll_grad(pars)
         d, lg = self._data(data)
         return self.kernels.nll_grad(self._pars(pars), d, lg)
 
