@@ -8,6 +8,7 @@ cached on disk). KERNELS says which: "aot" or "jit"."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
 
 import numpy as np
 
@@ -65,13 +66,10 @@ class NumbaKernels:
         self._tv = np.zeros(n)
         self._tadj = np.zeros(n)
 
-    @property
+    @cached_property  # the program does not change; each fit asks
     def has_unbinned(self) -> bool:
         """Whether the model has unbinned terms (whose pseudo-data are not sampled)."""
-        cached = self.__dict__.get("_has_unbinned")
-        if cached is None:  # the program does not change: looked up once (each fit asks)
-            cached = self._has_unbinned = bool(np.any(self.program.ins[:, F_OP] == OP_UNBINNED))
-        return cached
+        return bool(np.any(self.program.ins[:, F_OP] == OP_UNBINNED))
 
     @classmethod
     def from_module(cls, module: Module) -> "NumbaKernels":

@@ -253,11 +253,10 @@ def minimize_rows(ins, ip, fp, val0, fulls, free, Y0, lo, hi, B0, datas, sats, g
         nfev_out[t] = nf
 
 
-
 # -- the initial inverse Hessian: runtime/minimize.inverse_hessian_guess's elementwise steps --
 # (compiled so that a fresh fit does not spend ~100 us in small numpy operations around its two
-# LAPACK calls; NumbaKernels.inverse_hessian_guess puts them together, and the results are
-# those of the reference, rounding for rounding)
+# LAPACK calls; inverse_hessian_guess calls them around potrf/potri, and the results are those
+# of its numpy route, rounding for rounding)
 
 @njit(**OPTS)
 def scaled_metric(H, free, out, scale):

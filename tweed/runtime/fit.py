@@ -383,8 +383,9 @@ def fit(
             # a held parameter may sit outside its fit range (limit scans widen their bracket)
             bounds[i] = (min(bounds[i, 0], value), max(bounds[i, 1], value))
     lo_all, hi_all = bounds[:, 0], bounds[:, 1]
-    if not ((x >= lo_all) & (x <= hi_all)).all():  # (NaN counts as outside)
-        i = np.flatnonzero(~((x >= lo_all) & (x <= hi_all)))[0]
+    inside = (x >= lo_all) & (x <= hi_all)  # (NaN counts as outside)
+    if not inside.all():
+        i = np.flatnonzero(~inside)[0]
         raise ValueError(
             f"initial value {x[i]} of {model.par_names[i]} is outside its bounds "
             f"[{lo_all[i]}, {hi_all[i]}]"

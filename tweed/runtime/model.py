@@ -170,12 +170,12 @@ class CompiledModel:
         return data, poisson_saturation(data)
 
     def _pars(self, pars) -> np.ndarray:
-        if type(pars) is np.ndarray and pars.dtype == _F8 and pars.shape == (self.n_params,):
+        if type(pars) is np.ndarray and pars.dtype is _F8 and pars.shape == self._shape:
             flags = pars.flags
             if flags.c_contiguous and flags.writeable:  # as the kernels take it: no copy, no checks
                 return pars
         pars = np.require(pars, float, ["C", "W"])
-        if pars.shape != (self.n_params,):
+        if pars.shape != self._shape:
             raise ValueError(f"expected {self.n_params} parameters, got shape {pars.shape}")
         return pars
 
@@ -192,7 +192,9 @@ class CompiledModel:
 
     def nll_and_grad(self, pars, data=None) -> tuple[float, np.ndarray]:
         if data is None and type(pars) is np.ndarray and pars.dtype is _F8 and pars.shape == self._shape:
-            flags = pars.flags  # the common call, on the model's own data: no copies, no lookups
+            # the common call, on the model's own data: _pars's no-copy test inlined (calling
+            # _pars here cost ~0.2 of the ~0.5 us this path saves on 1Lbb) and one bound kernel call
+            flags = pars.flags
             if flags.c_contiguous and flags.writeable and self._own_nll_grad is not None:
                 return self._own_nll_grad(pars)
         d, lg = self._data(data)
